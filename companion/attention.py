@@ -1,0 +1,288 @@
+"""Scaled dot-product attention, multi-head attention, the masks they take, and a KV cache.
+
+Masks are boolean and **True means "may attend"** (the convention of
+``torch.nn.functional.scaled_dot_product_attention``). ``torch.nn.MultiheadAttention`` uses the
+opposite convention for boolean masks (True = *blocked*): pass ``~mask`` to it.
+
+A mask given to :class:`MultiHeadAttention` may have shape ``(q_len, k_len)`` (one pattern for
+every sequence and head, e.g. :func:`causal_mask`), ``(batch, q_len, k_len)`` or
+``(batch, 1, k_len)`` (per sequence, e.g. :func:`padding_mask`), or
+``(batch, n_heads, q_len, k_len)``; any dimension may be 1 and is broadcast. Combine masks with
+``&``: ``causal_mask(n) & padding_mask(lengths, n)`` has shape ``(batch, n, n)``.
+
+A query row whose keys are all masked has no distribution to take; both paths return zero
+weights and a zero output for it instead of NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+__all__ = [
+    "KVCache",
+    "MultiHeadAttention",
+    "causal_mask",
+    "check_mask",
+    "padding_mask",
+    "scaled_dot_product_attention",
+]
+
+
+def causal_mask(q_len: int, k_len: int | None = None, device: torch.device | None = None) -> Tensor:
+    """The causal (look-ahead) mask: query ``i`` may attend to key ``j`` iff ``j <= i + k_len - q_len``.
+
+    With ``k_len = q_len`` (the default) this is the lower-triangular matrix of the decoder: token
+    ``i`` sees tokens ``0..i``. With ``k_len > q_len`` the queries are the *last* ``q_len``
+    positions of a sequence of ``k_len`` (incremental decoding with a KV cache).
+
+    Returns:
+        Bool tensor ``(q_len, k_len)``, True = may attend.
+    """
+    k_len = q_len if k_len is None else k_len
+    if q_len < 0 or k_len < q_len:
+        raise ValueError(
+            f"causal_mask(q_len={q_len}, k_len={k_len}): need 0 <= q_len <= k_len "
+            "(the queries are the last q_len of k_len positions)"
+        )
+    ones = torch.ones(q_len, k_len, dtype=torch.bool, device=device)
+    return torch.tril(ones, diagonal=k_len - q_len)
+
+
+def padding_mask(lengths: Tensor | list[int], max_len: int | None = None) -> Tensor:
+    """Key padding mask from sequence lengths: key ``j`` of sequence ``b`` is real iff ``j < lengths[b]``.
+
+    Args:
+        lengths: ``(batch,)`` number of real (non-padding) tokens in each sequence.
+        max_len: padded length; defaults to ``max(lengths)``.
+
+    Returns:
+        Bool tensor ``(batch, 1, max_len)``, True = may attend; it broadcasts over queries.
+    """
+    lengths = torch.as_tensor(lengths)
+    if lengths.ndim != 1 or lengths.dtype.is_floating_point:
+        raise ValueError(
+            f"lengths must be a 1-D integer tensor (batch,), got shape {tuple(lengths.shape)} "
+            f"dtype {lengths.dtype}"
+        )
+    max_len = int(lengths.max()) if max_len is None else max_len
+    if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > max_len):
+        raise ValueError(
+            f"lengths must lie in [0, max_len={max_len}], got {lengths.tolist()}; "
+            "pass max_len >= the longest sequence"
+        )
+    positions = torch.arange(max_len, device=lengths.device)
+    mask = positions[None, :] < lengths[:, None]  # (batch, max_len)
+    return rearrange(mask, "b k -> b 1 k")
+
+
+def check_mask(
+    mask: Tensor, scores_shape: torch.Size | tuple[int, ...], name: str = "mask"
+) -> None:
+    """Raise a clear error unless ``mask`` is boolean and broadcasts to ``scores_shape``.
+
+    A float mask is refused rather than reinterpreted: an additive float mask (0 / -inf) and a
+    boolean one mean opposite things at the value 0.
+    """
+    if not isinstance(mask, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of dtype torch.bool, got {type(mask).__name__}"
+        )
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"{name} has dtype {mask.dtype}; companion takes boolean masks with True = may attend. "
+            f"Convert an additive float mask with `{name} == 0`, a 0/1 mask with `{name}.bool()`"
+        )
+    try:
+        torch.broadcast_shapes(mask.shape, scores_shape)
+        ok = len(mask.shape) <= len(scores_shape)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} has shape {tuple(mask.shape)}, which does not broadcast to the attention scores "
+            f"{tuple(scores_shape)} = (..., q_len, k_len); build it with causal_mask(q_len) or "
+            "padding_mask(lengths, k_len)"
+        )
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """The explicit attention of Vaswani et al. (2017), Eq. 1, returning its weights.
+
+    .. math:: \\mathrm{Attention}(Q, K, V) = \\mathrm{softmax}\\!\\left(\\frac{QK^\\top}{\\sqrt{d_k}}\\right)V
+
+    Args:
+        q: ``(..., q_len, d_k)`` queries.
+        k: ``(..., k_len, d_k)`` keys.
+        v: ``(..., k_len, d_v)`` values.
+        mask: bool, broadcastable to ``(..., q_len, k_len)``; True = may attend.
+        dropout_p: dropout on the weights (training only; the returned weights are before dropout).
+
+    Returns:
+        ``out (..., q_len, d_v)`` and ``weights (..., q_len, k_len)``, each row summing to 1
+        (or 0 for a fully masked row).
+    """
+    d_k = q.shape[-1]
+    if k.shape[-1] != d_k:
+        raise ValueError(f"q and k must share d_k, got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., q_len, k_len)
+    if mask is not None:
+        check_mask(mask, scores.shape)
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)  # fully masked rows
+    dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
+    return dropped @ v, weights
+
+
+class KVCache:
+    """Keys and values of the positions already seen, for incremental (token-by-token) decoding.
+
+    Self-attention appends each step's keys and values; cross-attention stores the projected
+    encoder memory once (``static=True``) and reuses it. Tensors are ``(batch, n_heads, t, d_k)``.
+    """
+
+    def __init__(self, static: bool = False) -> None:
+        self.static = static
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append ``k, v (batch, n_heads, t_new, d_k)``; return all keys and values so far."""
+        if self.k is None or self.v is None:
+            self.k, self.v = k, v
+        else:
+            self.k = torch.cat([self.k, k], dim=-2)  # (batch, n_heads, t + t_new, d_k)
+            self.v = torch.cat([self.v, v], dim=-2)
+        return self.k, self.v
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention: h attentions in d_k-dimensional subspaces, concatenated and mixed by W^O.
+
+    .. math::
+        \\mathrm{MultiHead}(Q, K, V) = \\mathrm{Concat}(\\mathrm{head}_1, \\dots, \\mathrm{head}_h)W^O,
+        \\quad \\mathrm{head}_i = \\mathrm{Attention}(QW_i^Q, KW_i^K, VW_i^V)
+
+    The h projections W_i^Q are stored side by side in one ``nn.Linear`` (``q_proj``), likewise
+    ``k_proj`` and ``v_proj``; ``out_proj`` is the single W^O shared by all heads.
+
+    Args:
+        d_model: model width; ``d_k = d_model // n_heads``.
+        n_heads: number of heads h; must divide d_model.
+        dropout: dropout on the attention weights during training.
+        bias: whether the four projections have biases.
+        rotary: optional :class:`~companion.positional.RotaryEmbedding` applied to queries and keys.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        rotary: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if n_heads <= 0 or d_model <= 0:
+            raise ValueError(f"d_model={d_model} and n_heads={n_heads} must both be positive")
+        if d_model % n_heads:
+            divisors = [h for h in range(1, min(d_model, 16) + 1) if d_model % h == 0]
+            raise ValueError(
+                f"d_model={d_model} is not divisible by n_heads={n_heads}; choose n_heads that "
+                f"divides d_model (e.g. one of {divisors})"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout={dropout} must lie in [0, 1)")
+        self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # W^Q for all heads
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)  # W^K
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W^V
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
+        self.rotary = rotary
+        self.use_sdpa = True  # the fast path; set False to force the explicit one
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        return rearrange(x, "b t (h d) -> b h t d", h=self.n_heads)  # (batch, n_heads, t, d_k)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        mask: Tensor | None = None,
+        need_weights: bool = False,
+        cache: KVCache | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
+
+        Args:
+            query: ``(batch, q_len, d_model)``.
+            key, value: ``(batch, k_len, d_model)``; default to ``query``.
+            mask: bool, True = may attend; ``(q_len, k_len)``, ``(batch, q_len, k_len)``,
+                ``(batch, 1, k_len)`` or ``(batch, n_heads, q_len, k_len)``. With a cache,
+                ``k_len`` counts the cached positions too.
+            need_weights: also return the attention weights (uses the explicit path).
+            cache: a :class:`KVCache`; new keys/values are appended (or, for a static cache
+                already filled, the cached memory is used and ``key``/``value`` are ignored).
+
+        Returns:
+            ``out (batch, q_len, d_model)``, and with ``need_weights`` also
+            ``weights (batch, n_heads, q_len, k_len)``.
+        """
+        if query.ndim != 3 or query.shape[-1] != self.d_model:
+            raise ValueError(
+                f"query must have shape (batch, q_len, d_model={self.d_model}), "
+                f"got {tuple(query.shape)}"
+            )
+        key = query if key is None else key
+        value = key if value is None else value
+        offset = 0 if cache is None or cache.static else len(cache)
+
+        q = self._split_heads(self.q_proj(query))  # (batch, n_heads, q_len, d_k)
+        if cache is not None and cache.static and len(cache):
+            k, v = cache.k, cache.v
+        else:
+            k = self._split_heads(self.k_proj(key))  # (batch, n_heads, t_new, d_k)
+            v = self._split_heads(self.v_proj(value))
+            if self.rotary is not None:
+                q, k = self.rotary(q, offset=offset), self.rotary(k, offset=offset)
+            if cache is not None:
+                k, v = cache.update(k, v)  # (batch, n_heads, k_len, d_k)
+
+        batch, q_len, k_len = q.shape[0], q.shape[-2], k.shape[-2]
+        if mask is not None:
+            per_sequence = getattr(mask, "ndim", 0) == 3
+            check_mask(
+                mask, (batch, q_len, k_len) if per_sequence else (batch, self.n_heads, q_len, k_len)
+            )
+            if per_sequence:
+                mask = rearrange(mask, "b q k -> b 1 q k")  # one pattern for every head
+        dropout_p = self.dropout if self.training else 0.0
+
+        if need_weights or not self.use_sdpa:
+            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            if mask is not None:  # zero the rows with no key, as the explicit path does
+                out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+        out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (batch, q_len, d_model)
+        return (out, weights) if need_weights else out
+
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, n_heads={self.n_heads}, d_k={self.d_k}, dropout={self.dropout}"
