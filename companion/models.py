@@ -1,0 +1,543 @@
+"""Transformer models built from :mod:`companion.layers`: encoder, decoder, both, GPT and BERT.
+
+==================  ===========================================  ===============================
+model               layers                                       objective
+==================  ===========================================  ===============================
+``EncoderDecoder``  encoder + decoder with cross-attention       sequence to sequence (2017)
+``GPT``             decoder-only: self-attention, causal mask    next-token prediction
+``BERT``            encoder-only: bidirectional self-attention   masked LM (+ next sentence)
+==================  ===========================================  ===============================
+
+Every model is built from a dataclass config whose defaults train in seconds on a CPU. Token ids
+are ``(batch, seq)`` int64; masks are boolean with True = may attend (see
+:mod:`companion.attention`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from companion.attention import KVCache, causal_mask
+from companion.layers import ACTIVATIONS, DecoderLayer, EncoderLayer
+from companion.positional import (
+    LearnedPositionalEmbedding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    check_length,
+)
+
+__all__ = [
+    "BERT",
+    "BERTConfig",
+    "BERTOutput",
+    "Decoder",
+    "Embeddings",
+    "Encoder",
+    "EncoderDecoder",
+    "EncoderDecoderConfig",
+    "GPT",
+    "GPTConfig",
+    "SequenceClassifier",
+    "TransformerConfig",
+    "check_ids",
+    "num_parameters",
+]
+
+POS_ENCODINGS = ("learned", "sinusoidal", "rotary", "none")
+
+
+@dataclass
+class TransformerConfig:
+    """Hyperparameters shared by every model.
+
+    Attributes:
+        vocab_size: number of token ids (for ``EncoderDecoder``: the source vocabulary).
+        d_model: width of every residual stream vector.
+        n_heads: attention heads; must divide ``d_model`` (``d_k = d_model / n_heads``).
+        n_layers: number of layers (for ``EncoderDecoder``: encoder layers).
+        d_ff: FFN hidden width; ``None`` means ``4 * d_model``.
+        max_len: the context: the longest sequence the model accepts.
+        dropout: dropout probability everywhere (0 for deterministic tests).
+        activation: ``"relu"`` (2017) or ``"gelu"`` (BERT, GPT).
+        norm_first: pre-LN if True, post-LN (2017) if False.
+        final_norm: LayerNorm after the last layer; ``None`` means "if pre-LN".
+        pos_encoding: ``"learned"``, ``"sinusoidal"``, ``"rotary"`` or ``"none"``.
+        bias: biases in linear layers and LayerNorms.
+        layer_norm_eps: epsilon of every LayerNorm.
+        type_vocab_size: number of segment (token type) embeddings; 0 for none.
+        embed_norm: LayerNorm on the summed embeddings (BERT).
+    """
+
+    vocab_size: int = 256
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int | None = None
+    max_len: int = 128
+    dropout: float = 0.0
+    activation: str = "gelu"
+    norm_first: bool = True
+    final_norm: bool | None = None
+    pos_encoding: str = "learned"
+    bias: bool = True
+    layer_norm_eps: float = 1e-5
+    type_vocab_size: int = 0
+    embed_norm: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if self.d_model % self.n_heads:
+            divisors = [h for h in range(1, min(self.d_model, 16) + 1) if self.d_model % h == 0]
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; choose "
+                f"n_heads that divides d_model (e.g. one of {divisors})"
+            )
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        if self.final_norm is None:
+            self.final_norm = self.norm_first
+        if self.pos_encoding not in POS_ENCODINGS:
+            raise ValueError(f"pos_encoding={self.pos_encoding!r} must be one of {POS_ENCODINGS}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r} must be one of {sorted(ACTIVATIONS)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
+
+    @property
+    def d_k(self) -> int:
+        return self.d_model // self.n_heads
+
+
+@dataclass
+class GPTConfig(TransformerConfig):
+    """A decoder-only language model; ``tie_weights`` shares the embedding with the output layer."""
+
+    vocab_size: int = 65
+    max_len: int = 64
+    tie_weights: bool = True
+
+
+@dataclass
+class BERTConfig(TransformerConfig):
+    """BERT's layout (Devlin et al. 2019): post-LN, GELU, learned positions, two segments."""
+
+    vocab_size: int = 128
+    norm_first: bool = False
+    type_vocab_size: int = 2
+    embed_norm: bool = True
+    layer_norm_eps: float = 1e-12
+
+
+@dataclass
+class EncoderDecoderConfig(TransformerConfig):
+    """The 2017 encoder-decoder: post-LN, ReLU, sinusoidal positions by default.
+
+    ``vocab_size`` is the source vocabulary; ``tgt_vocab_size`` the target one (``None``: the same).
+    ``n_decoder_layers`` defaults to ``n_layers``.
+    """
+
+    activation: str = "relu"
+    norm_first: bool = False
+    pos_encoding: str = "sinusoidal"
+    tgt_vocab_size: int | None = None
+    n_decoder_layers: int | None = None
+    tie_weights: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.tgt_vocab_size = self.tgt_vocab_size or self.vocab_size
+        self.n_decoder_layers = self.n_decoder_layers or self.n_layers
+
+
+def num_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of distinct parameters (a tied weight counts once)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+class Model(nn.Module):
+    """Base of companion's models: a config and a parameter count."""
+
+    config: TransformerConfig
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of distinct parameters (a tied weight counts once)."""
+        return num_parameters(self, trainable_only)
+
+
+def init_weights(module: nn.Module) -> None:
+    """GPT-2/BERT initialisation: N(0, 0.02) for linear and embedding weights, zero biases."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+def check_ids(ids: Tensor, vocab_size: int, name: str = "ids") -> None:
+    """Raise a clear error unless ``ids`` is an integer ``(batch, seq)`` tensor of valid token ids."""
+    if not isinstance(ids, Tensor) or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        got = ids.dtype if isinstance(ids, Tensor) else type(ids).__name__
+        raise TypeError(f"{name} must be an integer tensor of token ids, got {got}")
+    if ids.ndim != 2:
+        raise ValueError(
+            f"{name} must have shape (batch, seq), got {tuple(ids.shape)}; "
+            f"add a batch dimension with {name}[None]"
+        )
+    if ids.numel():
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"{name} contains token id {bad}, outside the vocabulary [0, {vocab_size}); "
+                "encode with the tokenizer the model was built for, or raise vocab_size"
+            )
+
+
+class Embeddings(nn.Module):
+    """Token embedding + position encoding (+ segment embedding), then LayerNorm and dropout.
+
+    ``ids (batch, seq)`` -> ``(batch, seq, d_model)``. With rotary positions nothing is added
+    here: RoPE rotates queries and keys inside attention.
+    """
+
+    def __init__(self, config: TransformerConfig, vocab_size: int | None = None) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size or config.vocab_size
+        self.max_len = config.max_len
+        self.token = nn.Embedding(self.vocab_size, config.d_model)
+        self.position = {
+            "learned": lambda: LearnedPositionalEmbedding(config.d_model, config.max_len),
+            "sinusoidal": lambda: SinusoidalPositionalEncoding(config.d_model, config.max_len),
+            "rotary": lambda: None,
+            "none": lambda: None,
+        }[config.pos_encoding]()
+        has_segments = config.type_vocab_size > 0
+        self.segment = (
+            nn.Embedding(config.type_vocab_size, config.d_model) if has_segments else None
+        )
+        self.norm = (
+            nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
+            if config.embed_norm
+            else nn.Identity()
+        )
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, ids: Tensor, token_type_ids: Tensor | None = None, offset: int = 0) -> Tensor:
+        check_ids(ids, self.vocab_size)
+        check_length(ids.shape[1], offset, self.max_len)
+        x = self.token(ids)  # (batch, seq, d_model)
+        if self.position is not None:
+            x = self.position(x, offset)
+        if self.segment is not None:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(ids)
+            check_ids(token_type_ids, self.segment.num_embeddings, "token_type_ids")
+            x = x + self.segment(token_type_ids)
+        return self.dropout(self.norm(x))
+
+
+def _rotary(config: TransformerConfig) -> RotaryEmbedding | None:
+    return RotaryEmbedding(config.d_k, config.max_len) if config.pos_encoding == "rotary" else None
+
+
+def _layer_kwargs(config: TransformerConfig, rotary: RotaryEmbedding | None) -> dict:
+    return dict(
+        d_model=config.d_model,
+        n_heads=config.n_heads,
+        d_ff=config.d_ff,
+        dropout=config.dropout,
+        activation=config.activation,
+        norm_first=config.norm_first,
+        bias=config.bias,
+        layer_norm_eps=config.layer_norm_eps,
+        rotary=rotary,
+    )
+
+
+def _final_norm(config: TransformerConfig) -> nn.Module:
+    if config.final_norm:
+        return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
+    return nn.Identity()
+
+
+class Encoder(Model):
+    """Embeddings and a stack of :class:`~companion.layers.EncoderLayer` (bidirectional)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = Embeddings(config)
+        rotary = _rotary(config)
+        self.layers = nn.ModuleList(
+            EncoderLayer(**_layer_kwargs(config, rotary)) for _ in range(config.n_layers)
+        )
+        self.norm = _final_norm(config)
+
+    def forward(
+        self,
+        ids: Tensor,
+        mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """``ids (batch, seq)`` -> hidden states ``(batch, seq, d_model)``.
+
+        Args:
+            mask: bool, True = may attend; usually ``padding_mask(lengths, seq)`` ``(batch, 1, seq)``.
+            token_type_ids: ``(batch, seq)`` segment ids, when the config has segments.
+            need_weights: also return the attention weights of every layer, a list of
+                ``(batch, n_heads, seq, seq)``.
+        """
+        x = self.embed(ids, token_type_ids)
+        weights = []
+        for layer in self.layers:
+            x = layer(x, mask=mask, need_weights=need_weights)
+            if need_weights:
+                x, w = x
+                weights.append(w)
+        x = self.norm(x)
+        return (x, weights) if need_weights else x
+
+
+class Decoder(Model):
+    """Embeddings and a stack of :class:`~companion.layers.DecoderLayer` attending to a memory."""
+
+    def __init__(
+        self, config: TransformerConfig, vocab_size: int | None = None, n_layers: int | None = None
+    ):
+        super().__init__()
+        self.config = config
+        self.embed = Embeddings(config, vocab_size)
+        rotary = _rotary(config)
+        self.layers = nn.ModuleList(
+            DecoderLayer(**_layer_kwargs(config, rotary))
+            for _ in range(n_layers or config.n_layers)
+        )
+        self.norm = _final_norm(config)
+
+    def new_cache(self) -> list[tuple[KVCache, KVCache]]:
+        """An empty cache per layer: (self-attention keys/values, the static encoder memory)."""
+        return [(KVCache(), KVCache(static=True)) for _ in self.layers]
+
+    def forward(
+        self,
+        ids: Tensor,
+        memory: Tensor,
+        mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        cache: list[tuple[KVCache, KVCache]] | None = None,
+        need_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """``ids (batch, tgt_len)`` and ``memory (batch, src_len, d_model)`` -> ``(batch, tgt_len, d_model)``.
+
+        The causal mask is always applied; ``mask`` (True = may attend) is combined with it by
+        ``&``. With a ``cache`` (from :meth:`new_cache`), ``ids`` are the next tokens after the
+        cached ones. ``need_weights`` also returns ``(self, cross)`` weights per layer.
+        """
+        offset = len(cache[0][0]) if cache else 0
+        x = self.embed(ids, offset=offset)
+        self_mask = causal_mask(ids.shape[1], offset + ids.shape[1], device=ids.device)
+        if mask is not None:
+            self_mask = self_mask & mask
+        weights = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x, memory, self_mask, memory_mask, need_weights, cache[i] if cache else None)
+            if need_weights:
+                x, w = x
+                weights.append(w)
+        x = self.norm(x)
+        return (x, weights) if need_weights else x
+
+
+class EncoderDecoder(Model):
+    """The Transformer of Vaswani et al. (2017): encode the source, decode the target.
+
+    ``forward(src (batch, src_len), tgt (batch, tgt_len))`` -> logits ``(batch, tgt_len, tgt_vocab)``.
+    """
+
+    def __init__(self, config: EncoderDecoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config, config.tgt_vocab_size, config.n_decoder_layers)
+        self.lm_head = nn.Linear(config.d_model, config.tgt_vocab_size, bias=False)
+        self.apply(init_weights)
+        if config.tie_weights:
+            self.lm_head.weight = self.decoder.embed.token.weight
+
+    def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        """``src (batch, src_len)`` -> memory ``(batch, src_len, d_model)``; ``src_mask``: ``(batch, 1, src_len)``."""
+        return self.encoder(src, src_mask)
+
+    def decode(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        src_mask: Tensor | None = None,
+        cache: list[tuple[KVCache, KVCache]] | None = None,
+        need_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """Logits ``(batch, tgt_len, tgt_vocab)`` of the next target token at every position."""
+        out = self.decoder(
+            tgt, memory, memory_mask=src_mask, cache=cache, need_weights=need_weights
+        )
+        if need_weights:
+            return self.lm_head(out[0]), out[1]
+        return self.lm_head(out)
+
+    def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        return self.decode(tgt, self.encode(src, src_mask), src_mask)
+
+
+class GPT(Model):
+    """A decoder-only language model (Radford et al. 2018, 2019): causal self-attention blocks.
+
+    ``forward(ids (batch, seq))`` -> logits ``(batch, seq, vocab_size)``: at position ``t``, the
+    scores of the token at ``t + 1`` given tokens ``0..t``.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = Embeddings(config)
+        rotary = _rotary(config)
+        self.layers = nn.ModuleList(
+            EncoderLayer(**_layer_kwargs(config, rotary)) for _ in range(config.n_layers)
+        )
+        self.norm = _final_norm(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.apply(init_weights)
+        if config.tie_weights:
+            self.lm_head.weight = self.embed.token.weight
+
+    def new_cache(self) -> list[KVCache]:
+        """An empty key/value cache per layer, for :func:`companion.generate.generate`."""
+        return [KVCache() for _ in self.layers]
+
+    def forward(
+        self,
+        ids: Tensor,
+        mask: Tensor | None = None,
+        cache: list[KVCache] | None = None,
+        need_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Logits for every position of ``ids (batch, seq)``.
+
+        Args:
+            mask: extra bool mask, True = may attend, combined with the causal mask by ``&``
+                (e.g. a padding mask ``(batch, 1, k_len)``).
+            cache: from :meth:`new_cache`; ``ids`` then continue the cached sequence.
+            need_weights: also return each layer's weights ``(batch, n_heads, seq, k_len)``.
+        """
+        offset = len(cache[0]) if cache else 0
+        x = self.embed(ids, offset=offset)  # (batch, seq, d_model)
+        attn_mask = causal_mask(ids.shape[1], offset + ids.shape[1], device=ids.device)
+        if mask is not None:
+            attn_mask = attn_mask & mask
+        weights = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x, attn_mask, need_weights, cache[i] if cache else None)
+            if need_weights:
+                x, w = x
+                weights.append(w)
+        logits = self.lm_head(self.norm(x))  # (batch, seq, vocab_size)
+        return (logits, weights) if need_weights else logits
+
+
+@dataclass
+class BERTOutput:
+    """What :class:`BERT` returns.
+
+    Attributes:
+        mlm_logits: ``(batch, seq, vocab_size)`` scores for the token at each position.
+        nsp_logits: ``(batch, 2)`` scores for "sentence B follows sentence A" (index 0) or not (1).
+        hidden: ``(batch, seq, d_model)`` the encoder's last hidden states.
+        weights: per layer ``(batch, n_heads, seq, seq)`` when asked for, else empty.
+    """
+
+    mlm_logits: Tensor
+    nsp_logits: Tensor
+    hidden: Tensor
+    weights: list[Tensor] = field(default_factory=list)
+
+
+class BERT(Model):
+    """An encoder with BERT's two pre-training heads (Devlin et al. 2019).
+
+    - masked-LM head: ``LayerNorm(GELU(h W + b)) E^T + b'``, tied to the token embedding ``E``;
+    - next-sentence head: ``tanh(h_[CLS] W_p + b_p) W_s + b_s`` on the first position.
+    """
+
+    def __init__(self, config: BERTConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.encoder = Encoder(config)
+        self.mlm_transform = nn.Sequential(
+            nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d, eps=config.layer_norm_eps)
+        )
+        self.mlm_decoder = nn.Linear(d, config.vocab_size)
+        self.pooler = nn.Sequential(nn.Linear(d, d), nn.Tanh())
+        self.nsp_head = nn.Linear(d, 2)
+        self.apply(init_weights)
+        self.mlm_decoder.weight = self.encoder.embed.token.weight
+
+    def forward(
+        self,
+        ids: Tensor,
+        token_type_ids: Tensor | None = None,
+        mask: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> BERTOutput:
+        """``ids (batch, seq)`` (``[CLS] A [SEP] B [SEP]``), segment ids, padding mask -> :class:`BERTOutput`."""
+        out = self.encoder(ids, mask, token_type_ids, need_weights)
+        hidden, weights = out if need_weights else (out, [])
+        mlm_logits = self.mlm_decoder(self.mlm_transform(hidden))  # (batch, seq, vocab)
+        nsp_logits = self.nsp_head(self.pooler(hidden[:, 0]))  # (batch, 2)
+        return BERTOutput(mlm_logits, nsp_logits, hidden, weights)
+
+
+class SequenceClassifier(Model):
+    """A classification head on an :class:`Encoder` (fine-tuning, e.g. from ``BERT.encoder``).
+
+    ``pooling="cls"`` takes the first position's hidden state; ``"mean"`` averages the real
+    (unmasked) positions. ``forward(ids, mask)`` -> logits ``(batch, n_classes)``.
+    """
+
+    def __init__(
+        self, encoder: Encoder, n_classes: int, pooling: str = "cls", dropout: float = 0.1
+    ):
+        super().__init__()
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling={pooling!r} must be 'cls' or 'mean'")
+        if n_classes < 2:
+            raise ValueError(f"n_classes={n_classes} must be at least 2")
+        self.config = encoder.config
+        self.encoder, self.pooling = encoder, pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.d_model, n_classes)
+        init_weights(self.head)
+
+    def forward(
+        self, ids: Tensor, mask: Tensor | None = None, token_type_ids: Tensor | None = None
+    ) -> Tensor:
+        """``ids (batch, seq)``, ``mask (batch, 1, seq)`` (True = real token) -> ``(batch, n_classes)``."""
+        hidden = self.encoder(ids, mask, token_type_ids)  # (batch, seq, d_model)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        elif mask is None:
+            pooled = hidden.mean(dim=1)
+        else:
+            if mask.ndim != 3 or mask.shape[1] != 1:
+                raise ValueError(
+                    f"mean pooling needs a padding mask of shape (batch, 1, seq), got "
+                    f"{tuple(mask.shape)}; build it with padding_mask(lengths, seq)"
+                )
+            keep = mask[:, 0, :, None].to(hidden.dtype)  # (batch, seq, 1)
+            pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)
+        return self.head(self.dropout(pooled))

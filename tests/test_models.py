@@ -1,0 +1,190 @@
+"""Models: shapes, parameter counts, causality, padding invariance, tying, and bad input."""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from companion.attention import padding_mask
+from companion.models import (
+    BERT,
+    GPT,
+    BERTConfig,
+    Encoder,
+    EncoderDecoder,
+    EncoderDecoderConfig,
+    GPTConfig,
+    SequenceClassifier,
+    TransformerConfig,
+)
+
+SMALL = dict(d_model=32, n_heads=4, n_layers=2, max_len=16)
+
+
+def gpt_param_formula(c: GPTConfig) -> int:
+    """V d + T d (embeddings) + L [4(d^2 + d) + 2 d d_ff + d_ff + d + 4 d] + 2 d (final LN)."""
+    d, f = c.d_model, c.d_ff
+    per_layer = 4 * (d * d + d) + (d * f + f) + (f * d + d) + 2 * 2 * d
+    return c.vocab_size * d + c.max_len * d + c.n_layers * per_layer + 2 * d
+
+
+def test_gpt_shapes_and_parameter_count():
+    config = GPTConfig(vocab_size=50, **SMALL)
+    model = GPT(config)
+    logits = model(torch.randint(0, 50, (3, 10)))
+    assert logits.shape == (3, 10, 50)
+    assert model.num_parameters() == gpt_param_formula(config)
+    assert model.lm_head.weight is model.embed.token.weight
+    untied = GPT(GPTConfig(vocab_size=50, tie_weights=False, **SMALL))
+    assert untied.num_parameters() == gpt_param_formula(config) + 50 * 32
+
+
+@pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal", "rotary"])
+@given(cut=st.integers(0, 9), seed=st.integers(0, 1000))
+def test_gpt_does_not_look_ahead(pos_encoding, cut, seed):
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=20, pos_encoding=pos_encoding, **SMALL)).double()
+    ids = torch.randint(0, 20, (2, 10))
+    changed = ids.clone()
+    changed[:, cut + 1 :] = (changed[:, cut + 1 :] + 1) % 20
+    torch.testing.assert_close(model(ids)[:, : cut + 1], model(changed)[:, : cut + 1])
+
+
+def test_positions_break_permutation_symmetry():
+    """Without positions a GPT's first-layer input is order-blind; with them it is not."""
+    torch.manual_seed(0)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    swapped = torch.tensor([[2, 1, 3, 4]])
+    blind = Encoder(TransformerConfig(vocab_size=10, pos_encoding="none", **SMALL))
+    torch.testing.assert_close(blind(swapped)[:, [1, 0, 2, 3]], blind(ids))
+    aware = Encoder(TransformerConfig(vocab_size=10, pos_encoding="learned", **SMALL))
+    torch.nn.init.normal_(aware.embed.position.weight.weight)
+    assert not torch.allclose(aware(swapped)[:, [1, 0, 2, 3]], aware(ids), atol=1e-4)
+
+
+def test_encoder_decoder_shapes_causality_and_padding():
+    torch.manual_seed(0)
+    config = EncoderDecoderConfig(vocab_size=30, tgt_vocab_size=20, n_decoder_layers=3, **SMALL)
+    model = EncoderDecoder(config).double().eval()
+    assert len(model.encoder.layers) == 2 and len(model.decoder.layers) == 3
+    src, tgt = torch.randint(1, 30, (2, 9)), torch.randint(0, 20, (2, 6))
+    keep = padding_mask([9, 5], 9)
+    logits = model(src, tgt, keep)
+    assert logits.shape == (2, 6, 20)
+    # padding content is invisible
+    noisy = src.clone()
+    noisy[1, 5:] = 0
+    torch.testing.assert_close(model(noisy, tgt, keep), logits)
+    # the decoder does not look ahead
+    later = tgt.clone()
+    later[:, 3:] = (later[:, 3:] + 1) % 20
+    torch.testing.assert_close(model(src, later, keep)[:, :3], logits[:, :3])
+    assert model.lm_head.weight is model.decoder.embed.token.weight
+
+
+def test_decoder_cache_matches_full_decoding():
+    torch.manual_seed(0)
+    model = EncoderDecoder(EncoderDecoderConfig(vocab_size=12, **SMALL)).double().eval()
+    src, tgt = torch.randint(0, 12, (2, 7)), torch.randint(0, 12, (2, 5))
+    memory = model.encode(src)
+    cache = model.decoder.new_cache()
+    steps = [model.decode(tgt[:, t : t + 1], memory, cache=cache) for t in range(5)]
+    torch.testing.assert_close(torch.cat(steps, 1), model.decode(tgt, memory))
+
+
+def test_decoder_weights_include_cross_attention():
+    model = EncoderDecoder(EncoderDecoderConfig(vocab_size=12, **SMALL))
+    src, tgt = torch.randint(0, 12, (1, 7)), torch.randint(0, 12, (1, 4))
+    logits, weights = model.decode(tgt, model.encode(src), need_weights=True)
+    assert len(weights) == 2
+    w_self, w_cross = weights[0]
+    assert w_self.shape == (1, 4, 4, 4) and w_cross.shape == (1, 4, 4, 7)
+
+
+def test_bert_heads_and_padding_invariance():
+    torch.manual_seed(0)
+    config = BERTConfig(vocab_size=40, **SMALL)
+    model = BERT(config).double().eval()
+    ids = torch.randint(0, 40, (2, 8))
+    segments = torch.tensor([[0] * 4 + [1] * 4] * 2)
+    keep = padding_mask([8, 6], 8)
+    out = model(ids, segments, keep, need_weights=True)
+    assert out.mlm_logits.shape == (2, 8, 40) and out.nsp_logits.shape == (2, 2)
+    assert len(out.weights) == 2 and out.weights[0].shape == (2, 4, 8, 8)
+    assert model.mlm_decoder.weight is model.encoder.embed.token.weight
+    changed = ids.clone()
+    changed[1, 6:] = 0
+    torch.testing.assert_close(
+        model(changed, segments, keep).mlm_logits[1, :6], out.mlm_logits[1, :6]
+    )
+    # segment embeddings matter
+    assert not torch.allclose(model(ids, torch.zeros_like(ids), keep).mlm_logits, out.mlm_logits)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_sequence_classifier(pooling):
+    torch.manual_seed(0)
+    encoder = Encoder(TransformerConfig(vocab_size=10, **SMALL))
+    clf = SequenceClassifier(encoder, n_classes=3, pooling=pooling).double().eval()
+    ids = torch.randint(0, 10, (2, 6))
+    keep = padding_mask([6, 3], 6)
+    logits = clf(ids, keep)
+    assert logits.shape == (2, 3)
+    changed = ids.clone()
+    changed[1, 3:] = 9
+    torch.testing.assert_close(clf(changed, keep), logits)
+
+
+def test_dropout_makes_training_stochastic_and_eval_deterministic():
+    model = GPT(GPTConfig(vocab_size=20, dropout=0.2, **SMALL))
+    ids = torch.randint(0, 20, (2, 8))
+    assert not torch.allclose(model(ids), model(ids))
+    model.eval()
+    torch.testing.assert_close(model(ids), model(ids))
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_config_d_model_not_divisible():
+    with pytest.raises(ValueError, match=r"d_model=100 is not divisible by n_heads=3"):
+        GPTConfig(d_model=100, n_heads=3)
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("pos_encoding", "alibi", "pos_encoding='alibi' must be one of"),
+        ("activation", "tanh", "activation='tanh' must be one of"),
+        ("dropout", 1.0, r"dropout=1.0 must lie in \[0, 1\)"),
+        ("n_layers", 0, "n_layers=0 must be a positive integer"),
+    ],
+)
+def test_config_errors(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        GPTConfig(**{field: value})
+
+
+def test_sequence_longer_than_context():
+    model = GPT(GPTConfig(vocab_size=20, **SMALL))
+    with pytest.raises(ValueError, match=r"length 17 .*max_len=16; truncate"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+    rotary = GPT(GPTConfig(vocab_size=20, pos_encoding="rotary", **SMALL))
+    with pytest.raises(ValueError, match="max_len=16"):
+        rotary(torch.zeros(1, 17, dtype=torch.long))
+
+
+@pytest.mark.parametrize("bad", [20, -1])
+def test_token_ids_outside_vocabulary(bad):
+    model = GPT(GPTConfig(vocab_size=20, **SMALL))
+    ids = torch.tensor([[1, 2, bad]])
+    with pytest.raises(ValueError, match=rf"token id {bad}, outside the vocabulary \[0, 20\)"):
+        model(ids)
+
+
+def test_token_ids_of_wrong_type_or_rank():
+    model = GPT(GPTConfig(vocab_size=20, **SMALL))
+    with pytest.raises(TypeError, match="integer tensor"):
+        model(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match=r"\(batch, seq\).*ids\[None\]"):
+        model(torch.zeros(3, dtype=torch.long))
