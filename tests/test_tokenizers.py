@@ -1,0 +1,330 @@
+"""Tests for companion.tokenizers: round trips, BPE training, save/load, and every error."""
+
+import json
+import os
+import random
+import re
+from collections import Counter
+from itertools import pairwise
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from companion.tokenizers import GPT2_SPLIT_PATTERN, BPETokenizer, CharTokenizer
+
+SPECIALS = ("<pad>", "<bos>", "<eos>", "[MASK]")
+
+# Hard cases for any tokenizer: CJK, a ZWJ emoji sequence, a combining accent, NUL, empty.
+HARD_TEXTS = ["自注意力", "👩\u200d👩\u200d👧 family", "e\u0301", "\x00", ""]
+
+
+def english_text(n_words: int, seed: int = 0) -> str:
+    """Pseudo-English made by code: Zipf-ish draws from a small word list, in sentences."""
+    words = (
+        "the of and to in is that it was for on are as with his they at be this from have or by "
+        "one had not but what all were when we there can an your which their said if do will "
+        "each about how up out them then she many some so these would other into has more her "
+        "two like him see time could no make than first been its who now people my made over "
+        "attention transformer token model layer sequence embedding training"
+    ).split()
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    sentences = []
+    while n_words > 0:
+        k = min(n_words, rng.randint(4, 12))
+        sentence = " ".join(rng.choices(words, weights, k=k))
+        sentences.append(sentence.capitalize() + rng.choice([".", ".", ",", "?", "!"]))
+        n_words -= k
+    return " ".join(sentences)
+
+
+def naive_bpe_merges(text: str, vocab_size: int) -> list[tuple[int, int]]:
+    """Reference BPE training: recount every pair of every chunk occurrence at each step."""
+    words = [list(c.encode("utf-8")) for c in re.findall(GPT2_SPLIT_PATTERN, text)]
+    merges = []
+    while 256 + len(merges) < vocab_size:
+        counts = Counter(pair for w in words for pair in pairwise(w))
+        if not counts:
+            break
+        best = min(counts, key=lambda p: (-counts[p], p))
+        if counts[best] < 2:
+            break
+        new_id = 256 + len(merges)
+        merges.append(best)
+        for k, w in enumerate(words):
+            out, i = [], 0
+            while i < len(w):
+                if w[i : i + 2] == list(best):
+                    out.append(new_id)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            words[k] = out
+    return merges
+
+
+@pytest.fixture(scope="module")
+def bpe() -> BPETokenizer:
+    """A BPE tokenizer trained once on a small mixed corpus (English, Chinese, code, emoji)."""
+    corpus = (
+        english_text(1500)
+        + "\n注意力机制是变换器的核心。自注意力让每个词元关注序列中的其他词元。\n"
+        + "def attention(q, k, v):\n    return softmax(q @ k.T / d ** 0.5) @ v\n" * 5
+        + "I'm sure we'll see it's done 🙂 🙂 🚀\n"
+    )
+    return BPETokenizer.train(corpus, vocab_size=400, specials=SPECIALS)
+
+
+# --- CharTokenizer ---------------------------------------------------------------------------
+
+
+@given(st.text())
+@example(HARD_TEXTS[0])
+@example(HARD_TEXTS[1])
+@example(HARD_TEXTS[2])
+@example(HARD_TEXTS[3])
+@example(HARD_TEXTS[4])
+def test_char_round_trips_any_text(text: str) -> None:
+    tok = CharTokenizer.from_text(text or "x")
+    ids = tok.encode(text)
+    assert len(ids) == len(text)  # one token per code point
+    assert all(0 <= i < tok.vocab_size for i in ids)
+    assert tok.decode(ids) == text
+
+
+def test_char_vocabulary_is_sorted_distinct_characters() -> None:
+    tok = CharTokenizer.from_text("hello")
+    assert tok.chars == ["e", "h", "l", "o"]
+    assert tok.vocab_size == 4
+    assert tok.encode("hello") == [1, 0, 2, 2, 3]
+    assert CharTokenizer(["z", "a"]).encode("az") == [1, 0]  # explicit alphabet keeps its order
+
+
+def test_char_specials_follow_base_vocabulary() -> None:
+    tok = CharTokenizer.from_text("<>abdeoprs", specials=SPECIALS)
+    assert tok.vocab_size == 10 + 4
+    assert [tok.token_to_id(s) for s in SPECIALS] == [10, 11, 12, 13]
+    assert tok.token_to_id("a") == tok.encode("a")[0]
+    # Plain text spelling a special is encoded character by character, never as the special.
+    assert tok.encode("<eos>") == [tok.token_to_id(c) for c in "<eos>"]
+    ids = [tok.token_to_id("<bos>"), *tok.encode("bad"), tok.token_to_id("<eos>")]
+    assert tok.decode(ids) == "<bos>bad<eos>"
+
+
+def test_char_unknown_character_error_names_it_and_the_fix() -> None:
+    tok = CharTokenizer.from_text("caf")
+    with pytest.raises(ValueError, match=r"'é' \(U\+00E9\).*vocab_size=3.*text that contains it"):
+        tok.encode("café")
+    with pytest.raises(ValueError, match=r"'\?' is neither"):
+        tok.token_to_id("?")
+
+
+def test_char_build_errors() -> None:
+    with pytest.raises(ValueError, match="cannot build a vocabulary from an empty text"):
+        CharTokenizer.from_text("")
+    with pytest.raises(TypeError, match="text must be a str, got bytes"):
+        CharTokenizer.from_text(b"abc")
+    with pytest.raises(ValueError, match="single characters, got 'ab'"):
+        CharTokenizer(["ab"])
+    with pytest.raises(ValueError, match="must be distinct"):
+        CharTokenizer(["a", "a"])
+    with pytest.raises(ValueError, match="special 'a' is already a token"):
+        CharTokenizer(["a"], specials=["a"])
+
+
+def test_char_decode_rejects_out_of_range_ids() -> None:
+    tok = CharTokenizer.from_text("ab", specials=["<eos>"])
+    with pytest.raises(ValueError, match=r"id 3 is out of range for vocab_size=3"):
+        tok.decode([0, 3])
+    with pytest.raises(ValueError, match=r"id -1 is out of range"):
+        tok.decode([-1])
+
+
+def test_char_save_load_round_trip(tmp_path) -> None:
+    tok = CharTokenizer.from_text("自注意力 and e\u0301\x00", specials=SPECIALS)
+    path = tmp_path / "char.json"
+    tok.save(path)
+    assert json.loads(path.read_text())["type"] == "char"
+    loaded = CharTokenizer.load(path)
+    assert loaded.chars == tok.chars and loaded.specials == tok.specials
+    assert loaded.encode("注意 and") == tok.encode("注意 and")
+    with pytest.raises(ValueError, match="is not a 'bpe' tokenizer file"):
+        BPETokenizer.load(path)
+    path.write_text(json.dumps({"type": "char", "format_version": 1, "chars": ["ab"]}))
+    with pytest.raises(ValueError, match=r"char\.json lacks the key\(s\) \['specials'\]"):
+        CharTokenizer.load(path)
+    path.write_text(
+        json.dumps({"type": "char", "format_version": 1, "chars": ["ab"], "specials": []})
+    )
+    with pytest.raises(ValueError, match=r"char\.json: not a valid char tokenizer file.*'ab'"):
+        CharTokenizer.load(path)
+
+
+# --- BPETokenizer ----------------------------------------------------------------------------
+
+
+@given(st.text())
+@example(HARD_TEXTS[0])
+@example(HARD_TEXTS[1])
+@example(HARD_TEXTS[2])
+@example(HARD_TEXTS[3])
+@example(HARD_TEXTS[4])
+@example("Ωμέγα ∑ 🦜 _under_score ²½ \t\r\n  ")  # never seen in training
+def test_bpe_round_trips_any_text(bpe: BPETokenizer, text: str) -> None:
+    ids = bpe.encode(text)
+    assert all(0 <= i < bpe.vocab_size - len(SPECIALS) for i in ids)  # no special from text
+    assert bpe.decode(ids) == text
+    assert "".join(bpe.pretokenize(text)) == text
+
+
+def test_bpe_tiny_example_learns_the_textbook_merges() -> None:
+    # "aaabdaaabac" (Wikipedia's BPE example): aa -> Z, then ab -> Y (tied with Za, smaller ids
+    # win), then ZY -> X; after that no pair occurs twice, so training stops early.
+    tok = BPETokenizer.train("aaabdaaabac", vocab_size=1000)
+    a, b, c, d = b"abcd"
+    assert tok.merges == [(a, a), (a, b), (256, 257)]
+    assert tok.vocab_size == 259
+    assert tok.token_bytes(258) == b"aaab"
+    assert tok.encode("aaabdaaabac") == [258, d, 258, a, c]
+
+
+def test_bpe_encode_applies_merges_by_rank() -> None:
+    a, b, c = b"abc"
+    # Rank 0 joins "bc", so "abc" -> a + bc even though "ab" is also a merge.
+    assert BPETokenizer([(b, c), (a, b)]).encode("abc") == [a, 256]
+    assert BPETokenizer([(a, b), (b, c)]).encode("abc") == [256, c]
+
+
+@given(st.text(alphabet="ab c", min_size=1, max_size=60))
+def test_bpe_training_matches_naive_reference(text: str) -> None:
+    assert BPETokenizer.train(text, vocab_size=280).merges == naive_bpe_merges(text, 280)
+
+
+def test_bpe_training_matches_naive_reference_on_english() -> None:
+    text = english_text(300, seed=1)
+    assert BPETokenizer.train(text, vocab_size=330).merges == naive_bpe_merges(text, 330)
+
+
+def test_bpe_compresses_its_training_text() -> None:
+    text = english_text(4000)
+    tok = BPETokenizer.train(text, vocab_size=512)
+    assert len(tok.merges) == 256
+    ratio = len(text.encode("utf-8")) / len(tok.encode(text))
+    assert ratio > 1.5
+    assert tok.decode(tok.encode(text)) == text
+    assert any(tok.token_bytes(i) == b" attention" for i in range(256, tok.vocab_size))
+
+
+def test_bpe_training_is_deterministic() -> None:
+    text = english_text(1000, seed=2)
+    assert BPETokenizer.train(text, 400).merges == BPETokenizer.train(text, 400).merges
+
+
+def test_bpe_pretokenize_splits_like_gpt2(bpe: BPETokenizer) -> None:
+    assert bpe.pretokenize("Hello world's  end!! x_1 42") == [
+        "Hello", " world", "'s", " ", " end", "!!", " x", "_", "1", " 42"
+    ]  # fmt: skip
+
+
+def test_bpe_specials(bpe: BPETokenizer) -> None:
+    base = 256 + len(bpe.merges)
+    assert bpe.vocab_size == base + len(SPECIALS)
+    assert [bpe.token_to_id(s) for s in SPECIALS] == list(range(base, base + len(SPECIALS)))
+    assert base not in bpe.encode("<pad>[MASK]")
+    ids = [bpe.token_to_id("<bos>"), *bpe.encode("hi"), bpe.token_to_id("<eos>")]
+    assert bpe.decode(ids) == "<bos>hi<eos>"
+    with pytest.raises(ValueError, match=r"'<unk>' is not a special"):
+        bpe.token_to_id("<unk>")
+
+
+def test_bpe_decode_replaces_a_cut_character_and_rejects_bad_ids(bpe: BPETokenizer) -> None:
+    euro = "€".encode()  # three bytes, each its own id
+    assert bpe.decode([euro[0], euro[1]]) == "\ufffd"
+    assert bpe.decode(list(euro)) == "€"
+    with pytest.raises(ValueError, match=rf"id {bpe.vocab_size} is out of range"):
+        bpe.decode([bpe.vocab_size])
+    with pytest.raises(ValueError, match="id -1 is out of range"):
+        bpe.token_bytes(-1)
+
+
+@pytest.mark.parametrize(
+    ("text", "vocab_size", "error", "match"),
+    [
+        ("abc", 255, ValueError, r"vocab_size=255 .*256 byte tokens.*vocab_size >= 256"),
+        ("", 300, ValueError, "cannot train BPE on an empty text"),
+        (b"abc", 300, TypeError, "text must be a str, got bytes"),
+        ("abc", 300.0, TypeError, "vocab_size must be an int, got float"),
+    ],
+)
+def test_bpe_train_errors(text, vocab_size, error, match) -> None:
+    with pytest.raises(error, match=match):
+        BPETokenizer.train(text, vocab_size)
+
+
+def test_bpe_save_load_round_trip(bpe: BPETokenizer, tmp_path) -> None:
+    path = tmp_path / "bpe.json"
+    bpe.save(path)
+    data = json.loads(path.read_text())
+    assert data["type"] == "bpe" and data["format_version"] == 1
+    assert data["pattern"] == GPT2_SPLIT_PATTERN
+    loaded = BPETokenizer.load(path)
+    assert loaded.merges == bpe.merges and loaded.specials == bpe.specials
+    text = english_text(200, seed=3) + " 自注意力 👩\u200d👩\u200d👧"
+    assert loaded.encode(text) == bpe.encode(text)
+    assert loaded.token_to_id("<eos>") == bpe.token_to_id("<eos>")
+
+
+GOOD_BPE = {
+    "type": "bpe",
+    "format_version": 1,
+    "merges": [[97, 98]],
+    "specials": [],
+    "pattern": ".",
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{not json", "is not valid JSON"),
+        (json.dumps({**GOOD_BPE, "type": "char"}), "is not a 'bpe' tokenizer file.*'char'"),
+        (json.dumps({**GOOD_BPE, "format_version": 2}), "format_version=2"),
+        (json.dumps({k: v for k, v in GOOD_BPE.items() if k != "merges"}), r"\['merges'\]"),
+        (json.dumps({**GOOD_BPE, "merges": [[97, 98], [257, 1]]}), "id 257 is not defined yet"),
+        (json.dumps({**GOOD_BPE, "merges": [[97]]}), r"merge 0 is \[97\]"),
+        (json.dumps({**GOOD_BPE, "merges": [[1, 2], [1, 2]]}), "merge 1 repeats merge 0"),
+        (json.dumps({**GOOD_BPE, "pattern": "("}), "not a valid regular expression"),
+    ],
+)
+def test_bpe_load_rejects_bad_files(tmp_path, content: str, match: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match) as info:
+        BPETokenizer.load(path)
+    assert str(path) in str(info.value)  # the message names the file
+
+
+@pytest.mark.parametrize("fail", ["json.dump", "os.replace"])
+def test_save_is_atomic(monkeypatch, tmp_path, fail: str) -> None:
+    path = tmp_path / "tok.json"
+    BPETokenizer.train("aaabdaaabac", 300).save(path)
+    good = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    module, name = fail.split(".")
+    monkeypatch.setattr({"json": json, "os": os}[module], name, boom)
+    with pytest.raises(OSError, match="disk full"):
+        BPETokenizer.train("abababab", 300).save(path)
+    assert path.read_bytes() == good
+    assert os.listdir(tmp_path) == ["tok.json"]  # no temp file left behind
+
+
+def test_train_shows_progress_only_when_asked(capsys) -> None:
+    BPETokenizer.train("aaabdaaabac", 300)
+    assert "BPE merges" not in capsys.readouterr().err
+    BPETokenizer.train("aaabdaaabac", 300, show_progress=True)
+    assert "BPE merges" in capsys.readouterr().err
