@@ -284,6 +284,7 @@ class Encoder(Model):
         mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         need_weights: bool = False,
+        cache: list[KVCache] | None = None,
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
         """``ids (batch, seq)`` -> hidden states ``(batch, seq, d_model)``.
 
@@ -291,12 +292,15 @@ class Encoder(Model):
             mask: bool, True = may attend; usually ``padding_mask(lengths, seq)`` ``(batch, 1, seq)``.
             token_type_ids: ``(batch, seq)`` segment ids, when the config has segments.
             need_weights: also return the attention weights of every layer, a list of
-                ``(batch, n_heads, seq, seq)``.
+                ``(batch, n_heads, seq, k_len)``.
+            cache: one :class:`~companion.attention.KVCache` per layer (incremental decoding in
+                :class:`GPT`); ``ids`` then continue the cached positions.
         """
-        x = self.embed(ids, token_type_ids)
+        offset = len(cache[0]) if cache else 0
+        x = self.embed(ids, token_type_ids, offset)  # (batch, seq, d_model)
         weights = []
-        for layer in self.layers:
-            x = layer(x, mask=mask, need_weights=need_weights)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, need_weights, cache[i] if cache else None)
             if need_weights:
                 x, w = x
                 weights.append(w)
@@ -397,6 +401,10 @@ class EncoderDecoder(Model):
 class GPT(Model):
     """A decoder-only language model (Radford et al. 2018, 2019): causal self-attention blocks.
 
+    Its body is an :class:`Encoder` run under a causal mask: the only structural difference
+    between a GPT body and a BERT body is the mask. On top sits the language-model head, whose
+    weight is the token embedding's (``tie_weights``; Press & Wolf 2017).
+
     ``forward(ids (batch, seq))`` -> logits ``(batch, seq, vocab_size)``: at position ``t``, the
     scores of the token at ``t + 1`` given tokens ``0..t``.
     """
@@ -404,20 +412,15 @@ class GPT(Model):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.embed = Embeddings(config)
-        rotary = _rotary(config)
-        self.layers = nn.ModuleList(
-            EncoderLayer(**_layer_kwargs(config, rotary)) for _ in range(config.n_layers)
-        )
-        self.norm = _final_norm(config)
+        self.transformer = Encoder(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(init_weights)
         if config.tie_weights:
-            self.lm_head.weight = self.embed.token.weight
+            self.lm_head.weight = self.transformer.embed.token.weight
 
     def new_cache(self) -> list[KVCache]:
         """An empty key/value cache per layer, for :func:`companion.generate.generate`."""
-        return [KVCache() for _ in self.layers]
+        return [KVCache() for _ in self.transformer.layers]
 
     def forward(
         self,
@@ -434,19 +437,15 @@ class GPT(Model):
             cache: from :meth:`new_cache`; ``ids`` then continue the cached sequence.
             need_weights: also return each layer's weights ``(batch, n_heads, seq, k_len)``.
         """
+        check_ids(ids, self.config.vocab_size)
         offset = len(cache[0]) if cache else 0
-        x = self.embed(ids, offset=offset)  # (batch, seq, d_model)
         attn_mask = causal_mask(ids.shape[1], offset + ids.shape[1], device=ids.device)
         if mask is not None:
             attn_mask = attn_mask & mask
-        weights = []
-        for i, layer in enumerate(self.layers):
-            x = layer(x, attn_mask, need_weights, cache[i] if cache else None)
-            if need_weights:
-                x, w = x
-                weights.append(w)
-        logits = self.lm_head(self.norm(x))  # (batch, seq, vocab_size)
-        return (logits, weights) if need_weights else logits
+        out = self.transformer(ids, attn_mask, need_weights=need_weights, cache=cache)
+        if need_weights:
+            return self.lm_head(out[0]), out[1]  # (batch, seq, vocab_size), weights
+        return self.lm_head(out)
 
 
 @dataclass

@@ -34,7 +34,7 @@ def test_gpt_shapes_and_parameter_count():
     logits = model(torch.randint(0, 50, (3, 10)))
     assert logits.shape == (3, 10, 50)
     assert model.num_parameters() == gpt_param_formula(config)
-    assert model.lm_head.weight is model.embed.token.weight
+    assert model.lm_head.weight is model.transformer.embed.token.weight
     untied = GPT(GPTConfig(vocab_size=50, tie_weights=False, **SMALL))
     assert untied.num_parameters() == gpt_param_formula(config) + 50 * 32
 
