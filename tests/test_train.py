@@ -479,3 +479,28 @@ def test_gpt_with_dropout_resumes_bit_identically(tmp_path, shakespeare_text):
     assert_same_parameters(resumed, whole)
     assert resumed.lm_head.weight is resumed.transformer.embed.token.weight
     assert lists(history2) == lists(history)
+
+
+def small_gpt(seed: int = 0, dropout: float = 0.0) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(
+        GPTConfig(vocab_size=VOCAB, d_model=32, n_heads=4, n_layers=2, max_len=16, dropout=dropout)
+    )
+
+
+def test_gpt_overfits_one_batch():
+    x = torch.randint(VOCAB, (4, 16), generator=torch.Generator().manual_seed(0))
+    batch = (x[:, :-1], x[:, 1:])  # random text: only memorisation can fit it
+    model = small_gpt()
+    history = train(model, lm_loss, lambda g: batch, quick(max_steps=150, lr=3e-3, warmup_steps=10))
+    print(f"GPT on one batch: loss {history.train_loss[0]:.3f} -> {history.train_loss[-1]:.4f}")
+    assert history.train_loss[0] > math.log(VOCAB) - 0.5  # starts near chance
+    assert history.train_loss[-1] < 0.05
+
+
+def test_two_seeded_gpt_runs_are_bit_identical():
+    a, b = small_gpt(dropout=0.1), small_gpt(dropout=0.1)
+    history_a = train(a, lm_loss, TRAIN, quick(), eval_batches=VAL)
+    history_b = train(b, lm_loss, TRAIN, quick(), eval_batches=VAL)
+    assert_same_parameters(a, b)
+    assert lists(history_a) == lists(history_b)
