@@ -15,6 +15,7 @@ are ``(batch, seq)`` int64; masks are boolean with True = may attend (see
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -69,6 +70,8 @@ class TransformerConfig:
         layer_norm_eps: epsilon of every LayerNorm.
         type_vocab_size: number of segment (token type) embeddings; 0 for none.
         embed_norm: LayerNorm on the summed embeddings (BERT).
+        scale_embeddings: multiply token embeddings by sqrt(d_model) before adding positions
+            (Vaswani et al. 2017, §3.4), so that they are not drowned by the unit-size sinusoids.
     """
 
     vocab_size: int = 256
@@ -86,6 +89,7 @@ class TransformerConfig:
     layer_norm_eps: float = 1e-5
     type_vocab_size: int = 0
     embed_norm: bool = False
+    scale_embeddings: bool = False
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
@@ -145,6 +149,7 @@ class EncoderDecoderConfig(TransformerConfig):
     activation: str = "relu"
     norm_first: bool = False
     pos_encoding: str = "sinusoidal"
+    scale_embeddings: bool = True
     tgt_vocab_size: int | None = None
     n_decoder_layers: int | None = None
     tie_weights: bool = True
@@ -210,6 +215,7 @@ class Embeddings(nn.Module):
         self.vocab_size = vocab_size or config.vocab_size
         self.max_len = config.max_len
         self.token = nn.Embedding(self.vocab_size, config.d_model)
+        self.scale = math.sqrt(config.d_model) if config.scale_embeddings else 1.0
         self.position = {
             "learned": lambda: LearnedPositionalEmbedding(config.d_model, config.max_len),
             "sinusoidal": lambda: SinusoidalPositionalEncoding(config.d_model, config.max_len),
@@ -230,7 +236,7 @@ class Embeddings(nn.Module):
     def forward(self, ids: Tensor, token_type_ids: Tensor | None = None, offset: int = 0) -> Tensor:
         check_ids(ids, self.vocab_size)
         check_length(ids.shape[1], offset, self.max_len)
-        x = self.token(ids)  # (batch, seq, d_model)
+        x = self.token(ids) * self.scale  # (batch, seq, d_model)
         if self.position is not None:
             x = self.position(x, offset)
         if self.segment is not None:

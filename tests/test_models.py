@@ -188,3 +188,13 @@ def test_token_ids_of_wrong_type_or_rank():
         model(torch.zeros(1, 3))
     with pytest.raises(ValueError, match=r"\(batch, seq\).*ids\[None\]"):
         model(torch.zeros(3, dtype=torch.long))
+
+
+def test_encoder_decoder_scales_token_embeddings_by_sqrt_d_model():
+    """Vaswani et al. §3.4: embeddings times sqrt(d_model), added to the sinusoids."""
+    model = EncoderDecoder(EncoderDecoderConfig(vocab_size=12, **SMALL))
+    ids = torch.tensor([[3, 4, 5]])
+    expected = model.encoder.embed.token(ids) * 32**0.5 + model.encoder.embed.position.pe[:3]
+    torch.testing.assert_close(model.encoder.embed(ids), expected)
+    gpt = GPT(GPTConfig(vocab_size=12, **SMALL))
+    assert gpt.transformer.embed.scale == 1.0
