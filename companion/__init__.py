@@ -1,3 +1,73 @@
-"""companion: the tested PyTorch package behind the book."""
+"""companion: the tested PyTorch package behind the book.
+
+The names most chapters use are importable from here; :mod:`companion.viz` (matplotlib) is
+imported on its own, so that ``import companion`` stays light.
+"""
+
+from companion.attention import (
+    KVCache,
+    MultiHeadAttention,
+    causal_mask,
+    padding_mask,
+    scaled_dot_product_attention,
+)
+from companion.checkpoint import load_model, save_model
+from companion.data import TokenBatches, split
+from companion.generate import beam_search, generate, greedy_decode
+from companion.layers import DecoderLayer, EncoderLayer, FeedForward
+from companion.models import (
+    BERT,
+    GPT,
+    BERTConfig,
+    Decoder,
+    Encoder,
+    EncoderDecoder,
+    EncoderDecoderConfig,
+    GPTConfig,
+    SequenceClassifier,
+    TransformerConfig,
+    num_parameters,
+)
+from companion.runtime import device, profile, seed_everything
+from companion.tokenizers import BPETokenizer, CharTokenizer
+from companion.train import History, TrainConfig, lm_loss, train
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BERT",
+    "BERTConfig",
+    "BPETokenizer",
+    "CharTokenizer",
+    "Decoder",
+    "DecoderLayer",
+    "Encoder",
+    "EncoderDecoder",
+    "EncoderDecoderConfig",
+    "EncoderLayer",
+    "FeedForward",
+    "GPT",
+    "GPTConfig",
+    "History",
+    "KVCache",
+    "MultiHeadAttention",
+    "SequenceClassifier",
+    "TokenBatches",
+    "TrainConfig",
+    "TransformerConfig",
+    "beam_search",
+    "causal_mask",
+    "device",
+    "generate",
+    "greedy_decode",
+    "lm_loss",
+    "load_model",
+    "num_parameters",
+    "padding_mask",
+    "profile",
+    "save_model",
+    "scaled_dot_product_attention",
+    "seed_everything",
+    "split",
+    "train",
+]
