@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in the static book and need no widgets
 
 from companion.attention import KVCache
 from companion.models import GPT, EncoderDecoder, check_ids

@@ -40,7 +40,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in the static book and need no widgets
 
 FORMAT_VERSION = 1
 

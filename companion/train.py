@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in the static book and need no widgets
 
 from companion.checkpoint import load_training_state, save_training_state
 from companion.runtime import seed_everything
