@@ -7,17 +7,22 @@ BIN    := $(VENV)/bin
 # A pinned CPU build of torch: an unpinned torch pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
-# Fixed thread count for reproducible numbers in tests and notebooks.
+# Fixed thread count for reproducible numbers in tests and notebooks (torch reads it at import,
+# so notebook kernels started by nbval or `make notebooks` inherit it).
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: help setup test lint book lab clean
+.PHONY: help setup test lint pytest nbval book browser-check notebooks lab clean
+# `make test` runs its steps in the order listed, cheapest first; the first failure stops it.
+.NOTPARALLEL:
 
 help:
-	@echo "make test   set up .venv and run ruff, pytest (and nbval over notebooks/)"
-	@echo "make book   set up .venv and build the HTML book into _build/html"
-	@echo "make lab    open the notebooks in JupyterLab"
-	@echo "make clean  remove build outputs (keeps .venv)"
+	@echo "make test       set up .venv and run ruff, pytest (package + notebook lint), nbval over"
+	@echo "                notebooks/ (profile ci), the book build and the browser check"
+	@echo "make book       set up .venv and build the HTML book into _build/html (warnings fail)"
+	@echo "make notebooks  re-execute every notebook in place with the publish profile (gpu/cpu)"
+	@echo "make lab        open the notebooks in JupyterLab"
+	@echo "make clean      remove build outputs (keeps .venv)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,19 +34,36 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed-test
 
+test: lint pytest nbval browser-check
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check companion tests benchmarks
 	$(BIN)/ruff format --check companion tests benchmarks
 
-test: lint
+# tests/ only (testpaths in pyproject.toml): the package, and the static notebook lint
+# tests/test_notebooks.py. Notebooks are executed once, by the nbval step below.
+pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -p no:cacheprovider
+
+nbval: $(VENV)/.installed-test
 ifneq ($(NOTEBOOKS),)
 	COMPANION_PROFILE=ci $(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
+else
+	@echo "nbval: no notebooks in notebooks/, nothing to run"
 endif
 
+# --all: every page is rebuilt, so a warning in an unchanged page still fails the build
+# (an incremental build would skip that page and pass).
 book: $(VENV)/.installed-book
-	$(BIN)/jupyter-book build . --toc book/_toc.yml -W --keep-going
+	$(BIN)/jupyter-book build . --toc book/_toc.yml -W --keep-going --all
+
+# Loads every page of the built book in headless Chromium (skipped, saying so, without it).
+browser-check: book $(VENV)/.installed-test
+	$(BIN)/python tests/browser_check.py _build/html
+
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python tests/execute_notebooks.py $(NOTEBOOKS)
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/
