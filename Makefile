@@ -12,7 +12,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: help setup test lint pytest nbval book browser-check notebooks lab clean
+.PHONY: help setup test lint pytest nbval book browser-check notebooks student lab clean
 # `make test` runs its steps in the order listed, cheapest first; the first failure stops it.
 .NOTPARALLEL:
 
@@ -21,6 +21,7 @@ help:
 	@echo "                notebooks/ (profile ci), the book build and the browser check"
 	@echo "make book       set up .venv and build the HTML book into _build/html (warnings fail)"
 	@echo "make notebooks  re-execute every notebook in place with the publish profile (gpu/cpu)"
+	@echo "make student    write the solution-free student edition and its book into student/"
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make clean      remove build outputs (keeps .venv)"
 
@@ -41,8 +42,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check companion tests benchmarks
 
 # tests/ only (testpaths in pyproject.toml): the package, and the static notebook lint
-# tests/test_notebooks.py. Notebooks are executed once, by the nbval step below.
-pytest: $(VENV)/.installed-test
+# tests/test_notebooks.py. Notebooks are executed once, by the nbval step below (tests/test_grade.py
+# and tests/test_student.py run them again, in parts, to test grading and the student edition,
+# whose book build needs the book extra).
+pytest: $(VENV)/.installed-test $(VENV)/.installed-book
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 nbval: $(VENV)/.installed-test
@@ -64,6 +67,11 @@ browser-check: book $(VENV)/.installed-test
 
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python tests/execute_notebooks.py $(NOTEBOOKS)
+
+# The student edition (book/instructors.md): notebooks with stubs instead of solutions, and their
+# book in student/_build/html. Grading: $(BIN)/python -m companion.grade SUBMISSIONS --out grades.csv
+student: $(VENV)/.installed-book
+	$(BIN)/python -m companion.student --out student
 
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/

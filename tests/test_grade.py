@@ -1,0 +1,206 @@
+"""The grading command (companion/grade.py) on real notebooks: solutions get full marks, the student
+edition gets zeros, one wrong function costs exactly its exercise, a hanging cell is interrupted and
+reported without stopping the other students, and submitted code runs in a kernel, never in the
+grader's process. One grading run covers all of it (each notebook is executed once)."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from companion import grade
+from companion.exercises import EXERCISES
+from companion.student import student_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = {p.stem: p for p in sorted((REPO / "notebooks").glob("*.ipynb"))}
+CELL_TIMEOUT = 300  # seconds: generous, the timeouts have their own test
+AUTO = {
+    stem: sorted(ex.label for ex in EXERCISES.values() if ex.notebook == stem) for stem in NOTEBOOKS
+}
+
+
+def load(stem: str) -> dict:
+    return json.loads(NOTEBOOKS[stem].read_text(encoding="utf-8"))
+
+
+def save(nb: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb), encoding="utf-8")
+
+
+def code_cell(src: str) -> dict:
+    return dict(nbformat.v4.new_code_cell(src))
+
+
+def checked_solutions_only(nb: dict) -> dict:
+    """The solution notebook, with the solution cells of exercises that are not auto-checked
+    emptied: they cost time (a 48-layer sweep) and play no part in grading."""
+    names = {n for ex in EXERCISES.values() for n in ex.names}
+    for cell in nb["cells"]:
+        if "solution" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            if not any(re.search(rf"^def {n}\(", src, re.M) for n in names):
+                cell["source"] = "pass"
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade, in this process (through the module's API), a class of four submitters."""
+    root = tmp_path_factory.mktemp("submissions")
+    # 1. the solutions
+    for stem in NOTEBOOKS:
+        save(checked_solutions_only(load(stem)), root / "b_solutions" / f"{stem}.ipynb")
+    # 2. the student edition, as handed out (22 is the slowest to run; 20 and 21 cover the stubs)
+    for stem in ("20_attention", "21_masks_and_positions"):
+        save(student_notebook(load(stem)), root / "c_student" / f"{stem}.ipynb")
+    # 3. one wrong function, and a cell that records which process runs the submission
+    nb = load("21_masks_and_positions")
+    nb["cells"].append(
+        code_cell(
+            "def my_sinusoidal_encoding(max_len, d_model):\n"
+            "    return torch.zeros(max_len, d_model)\n\n"
+            "import os\nopen('ran_in_pid.txt', 'w').write(str(os.getpid()))"
+        )
+    )
+    save(nb, root / "d_one_wrong" / "21_masks_and_positions.ipynb")
+    # 4. broken files: not JSON, and a notebook the book does not have
+    (root / "e_broken").mkdir()
+    (root / "e_broken" / "20_attention.ipynb").write_text("{not json", encoding="utf-8")
+    save(load("20_attention"), root / "e_broken" / "99_my_notes.ipynb")
+
+    os.environ["COMPANION_PROFILE"] = "ci"
+    out = root / "grades.csv"
+    rows = grade.grade(root, out, timeout=CELL_TIMEOUT, notebook_timeout=900, log=lambda s: None)
+    with out.open(encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    return root, rows, table
+
+
+def by(table, student):
+    return {(r["notebook"], r["exercise"]): r for r in table if r["student"] == student}
+
+
+def test_csv_columns_and_one_row_per_exercise(graded):
+    _, rows, table = graded
+    assert list(table[0]) == grade.CSV_COLUMNS
+    assert len(table) == len(rows)
+    assert sorted(ex for nb, ex in by(table, "b_solutions")) == sorted(
+        label for labels in AUTO.values() for label in labels
+    )
+
+
+def test_solutions_get_full_marks(graded):
+    rows = by(graded[2], "b_solutions")
+    for (_, ex), r in rows.items():
+        assert float(r["score"]) == 1.0 and r["passed"] == r["total"] != "0", (ex, r)
+        assert r["message"] == f"all {r['total']} cases passed"
+
+
+def test_student_edition_gets_zero(graded):
+    rows = by(graded[2], "c_student")
+    assert {nb for nb, _ in rows} == {"20_attention", "21_masks_and_positions"}
+    for r in rows.values():
+        assert float(r["score"]) == 0.0 and r["passed"] == "0"
+        assert "is not defined" in r["message"]
+
+
+def test_one_wrong_function_costs_only_its_exercise(graded):
+    root, _, table = graded
+    rows = by(table, "d_one_wrong")
+    wrong = ("21_masks_and_positions", "ex-masks-and-positions-sinusoidal")
+    assert set(rows) == {
+        ("21_masks_and_positions", label) for label in AUTO["21_masks_and_positions"]
+    }
+    for key, r in rows.items():
+        if key == wrong:
+            assert float(r["score"]) < 1.0 and "passed" not in r["message"].split(":")[-1]
+            assert r["message"].startswith("case "), r["message"]
+        else:
+            assert float(r["score"]) == 1.0, r
+
+
+def test_submission_runs_in_a_kernel_process(graded):
+    """The grading above ran in this process; the submission's cells ran in another one."""
+    pid_file = graded[0] / "d_one_wrong" / "ran_in_pid.txt"
+    assert pid_file.is_file(), "the submission's cells did not run in the student's folder"
+    assert int(pid_file.read_text()) != os.getpid()
+    assert "my_sinusoidal_encoding" not in dir(sys.modules["__main__"])
+    assert not any("sinusoidal" in name for name in vars(grade))
+
+
+def definitions(stem: str) -> str:
+    """The functions that the checked solutions of ``stem`` define, without their tests."""
+    nb = load(stem)
+    names = {n for ex in EXERCISES.values() if ex.notebook == stem for n in ex.names}
+    parts = []
+    for cell in nb["cells"]:
+        if "solution" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for node in ast.parse(src).body:
+                if isinstance(node, ast.FunctionDef) and node.name in names:
+                    parts.append(ast.get_source_segment(src, node))
+    assert len(parts) == len(names)
+    return "\n\n".join(parts)
+
+
+def small_notebook(*cells: str) -> dict:
+    """A notebook of a few code cells: the exercises' functions without the chapter around them."""
+    nb = load("21_masks_and_positions")
+    nb["cells"] = [code_cell(c) for c in cells]
+    return nb
+
+
+PREAMBLE = "import math\n\nimport torch\nfrom torch import nn"
+
+
+def test_timeouts(tmp_path):
+    """A hanging cell is interrupted and reported, the kernel goes on; a cell that ignores the
+    interrupt costs its notebook every exercise; the students after them are graded as usual."""
+    subs = tmp_path / "subs"
+    hang = "while True:\n    pass"
+    deaf = "import signal\nimport time\n\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n" + (
+        "while True:\n    time.sleep(0.05)"
+    )
+    good = definitions("21_masks_and_positions")
+    save(small_notebook(PREAMBLE, hang, good), subs / "a_hangs" / "21_masks_and_positions.ipynb")
+    save(
+        small_notebook(PREAMBLE, deaf, definitions("20_attention")),
+        subs / "b_deaf" / "20_attention.ipynb",
+    )
+    save(small_notebook(PREAMBLE, good), subs / "c_after" / "21_masks_and_positions.ipynb")
+    os.environ["COMPANION_PROFILE"] = "ci"
+    rows = grade.grade(subs, tmp_path / "g.csv", timeout=3, notebook_timeout=60, log=lambda s: None)
+    got = {(r.student, r.exercise): r for r in rows}
+    for label in AUTO["21_masks_and_positions"]:
+        hung = got["a_hangs", label]
+        assert hung.score == 1.0, hung  # interrupted: the cells after it ran
+        assert hung.message.endswith("(timeout: cell 2 ran longer than 3 s)"), hung.message
+        assert got["c_after", label].score == 1.0
+        assert got["c_after", label].message == f"all {got['c_after', label].total} cases passed"
+    deaf_rows = [r for r in rows if r.student == "b_deaf"]
+    assert sorted(r.exercise for r in deaf_rows) == AUTO["20_attention"]
+    for r in deaf_rows:
+        assert r.score == 0 and r.message.startswith("timeout: cell 2 ran longer than 3 s"), r
+
+
+def test_command_line_errors(tmp_path):
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "companion.grade", *map(str, a)], capture_output=True, text=True
+    )
+    missing = run(tmp_path / "nope", "--out", tmp_path / "g.csv")
+    assert missing.returncode != 0 and "is not a folder" in missing.stderr
+    (tmp_path / "empty" / "alice").mkdir(parents=True)
+    empty = run(tmp_path / "empty", "--out", tmp_path / "g.csv")
+    assert empty.returncode != 0 and "no submissions" in empty.stderr
+    assert not (tmp_path / "g.csv").exists()
