@@ -23,7 +23,16 @@ import contextlib
 import io
 from pathlib import Path
 
-from companion.exercises import attention, encoder_layer, masks_and_positions
+from companion.exercises import (
+    attention,
+    bert,
+    build_transformer,
+    encoder_layer,
+    masks_and_positions,
+    pretrained,
+    seq2seq,
+    train_gpt,
+)
 from companion.exercises.attention import check_attention
 from companion.exercises.core import Exercise, Score, describe_exception
 from companion.exercises.encoder_layer import check_encoder_layer_forward, check_layer_norm
@@ -43,7 +52,16 @@ __all__ = [
     "grade_namespace",
 ]
 
-CHAPTERS = (attention, masks_and_positions, encoder_layer)
+CHAPTERS = (
+    attention,
+    masks_and_positions,
+    encoder_layer,
+    build_transformer,
+    train_gpt,
+    seq2seq,
+    bert,
+    pretrained,
+)
 
 # label -> Exercise, for every auto-checked exercise of the book
 EXERCISES: dict[str, Exercise] = {ex.label: ex for ch in CHAPTERS for ex in ch.EXERCISES}
