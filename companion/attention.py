@@ -228,6 +228,7 @@ class MultiHeadAttention(nn.Module):
         mask: Tensor | None = None,
         need_weights: bool = False,
         cache: KVCache | None = None,
+        is_causal: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
 
@@ -237,6 +238,9 @@ class MultiHeadAttention(nn.Module):
             mask: bool, True = may attend; ``(q_len, k_len)``, ``(batch, q_len, k_len)``,
                 ``(batch, 1, k_len)`` or ``(batch, n_heads, q_len, k_len)``. With a cache,
                 ``k_len`` counts the cached positions too.
+            is_causal: also apply ``causal_mask(q_len, k_len)`` (combined with ``mask`` by ``&``).
+                Without another mask and without a cache, the fast path then uses the causal
+                kernel of ``F.scaled_dot_product_attention`` and builds no mask at all.
             need_weights: also return the attention weights (uses the explicit path).
             cache: a :class:`KVCache`; new keys/values are appended (or, for a static cache
                 already filled, the cached memory is used and ``key``/``value`` are ignored).
@@ -266,6 +270,8 @@ class MultiHeadAttention(nn.Module):
                 k, v = cache.update(k, v)  # (batch, n_heads, k_len, d_k)
 
         batch, q_len, k_len = q.shape[0], q.shape[-2], k.shape[-2]
+        explicit = need_weights or not self.use_sdpa
+        sdpa_causal = is_causal and mask is None and q_len == k_len and not explicit
         if mask is not None:
             per_sequence = getattr(mask, "ndim", 0) == 3
             check_mask(
@@ -273,10 +279,15 @@ class MultiHeadAttention(nn.Module):
             )
             if per_sequence:
                 mask = rearrange(mask, "b q k -> b 1 q k")  # one pattern for every head
+        if is_causal and not sdpa_causal:
+            causal = causal_mask(q_len, k_len, device=q.device)  # (q_len, k_len)
+            mask = causal if mask is None else causal & mask  # broadcast to the mask's shape
         dropout_p = self.dropout if self.training else 0.0
 
-        if need_weights or not self.use_sdpa:
+        if explicit:
             out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
+        elif sdpa_causal:  # every row sees at least its own key: no row to zero
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
             if mask is not None:  # zero the rows with no key, as the explicit path does

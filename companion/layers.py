@@ -102,13 +102,16 @@ class EncoderLayer(nn.Module):
         mask: Tensor | None = None,
         need_weights: bool = False,
         cache: KVCache | None = None,
+        is_causal: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """``x (batch, seq, d_model)`` -> same shape; with ``need_weights`` also the attention
-        weights ``(batch, n_heads, seq, k_len)``. ``mask``: bool, True = may attend (see
-        :class:`~companion.attention.MultiHeadAttention`)."""
+        weights ``(batch, n_heads, seq, k_len)``. ``mask``: bool, True = may attend;
+        ``is_causal``: add the causal mask (see :class:`~companion.attention.MultiHeadAttention`)."""
 
         def attend(h: Tensor) -> tuple[Tensor, Tensor | None]:
-            out = self.self_attn(h, mask=mask, need_weights=need_weights, cache=cache)
+            out = self.self_attn(
+                h, mask=mask, need_weights=need_weights, cache=cache, is_causal=is_causal
+            )
             return out if need_weights else (out, None)
 
         if self.norm_first:
@@ -162,35 +165,41 @@ class DecoderLayer(nn.Module):
         memory_mask: Tensor | None = None,
         need_weights: bool = False,
         cache: tuple[KVCache, KVCache] | None = None,
+        is_causal: bool = True,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
         """Decode ``x (batch, tgt_len, d_model)`` against ``memory (batch, src_len, d_model)``.
 
         Args:
-            mask: self-attention mask, e.g. ``causal_mask(tgt_len)``; True = may attend.
+            mask: self-attention mask, True = may attend, combined by ``&`` with the causal
+                mask (e.g. a padding mask of the target, or None).
             memory_mask: cross-attention mask over source positions, e.g. ``padding_mask``.
             need_weights: also return ``(self_weights, cross_weights)``, each
                 ``(batch, n_heads, tgt_len, k_len)``.
             cache: ``(self_cache, cross_cache)`` for incremental decoding.
+            is_causal: mask the self-attention causally (the decoder's look-ahead mask); False
+                leaves only ``mask``.
 
         Returns:
             ``(batch, tgt_len, d_model)``, and the weights when asked.
         """
         self_cache, cross_cache = cache if cache is not None else (None, None)
 
-        def run(attn: MultiHeadAttention, h: Tensor, kv: Tensor | None, m, c):
-            out = attn(h, kv, kv, mask=m, need_weights=need_weights, cache=c)
+        def run(attn: MultiHeadAttention, h: Tensor, kv: Tensor | None, m, c, causal):
+            out = attn(h, kv, kv, mask=m, need_weights=need_weights, cache=c, is_causal=causal)
             return out if need_weights else (out, None)
 
         if self.norm_first:
-            a, w_self = run(self.self_attn, self.norm1(x), None, mask, self_cache)
+            a, w_self = run(self.self_attn, self.norm1(x), None, mask, self_cache, is_causal)
             x = x + self.dropout1(a)
-            a, w_cross = run(self.cross_attn, self.norm2(x), memory, memory_mask, cross_cache)
+            a, w_cross = run(
+                self.cross_attn, self.norm2(x), memory, memory_mask, cross_cache, False
+            )
             x = x + self.dropout2(a)
             x = x + self.dropout3(self.ffn(self.norm3(x)))
         else:
-            a, w_self = run(self.self_attn, x, None, mask, self_cache)
+            a, w_self = run(self.self_attn, x, None, mask, self_cache, is_causal)
             x = self.norm1(x + self.dropout1(a))
-            a, w_cross = run(self.cross_attn, x, memory, memory_mask, cross_cache)
+            a, w_cross = run(self.cross_attn, x, memory, memory_mask, cross_cache, False)
             x = self.norm2(x + self.dropout2(a))
             x = self.norm3(x + self.dropout3(self.ffn(x)))
         return (x, (w_self, w_cross)) if need_weights else x

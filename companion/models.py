@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from companion.attention import KVCache, causal_mask
+from companion.attention import KVCache
 from companion.layers import ACTIVATIONS, DecoderLayer, EncoderLayer
 from companion.positional import (
     LearnedPositionalEmbedding,
@@ -291,6 +291,7 @@ class Encoder(Model):
         token_type_ids: Tensor | None = None,
         need_weights: bool = False,
         cache: list[KVCache] | None = None,
+        is_causal: bool = False,
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
         """``ids (batch, seq)`` -> hidden states ``(batch, seq, d_model)``.
 
@@ -301,12 +302,13 @@ class Encoder(Model):
                 ``(batch, n_heads, seq, k_len)``.
             cache: one :class:`~companion.attention.KVCache` per layer (incremental decoding in
                 :class:`GPT`); ``ids`` then continue the cached positions.
+            is_causal: add the causal mask to ``mask`` (what makes this stack a GPT body).
         """
         offset = len(cache[0]) if cache else 0
         x = self.embed(ids, token_type_ids, offset)  # (batch, seq, d_model)
         weights = []
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, need_weights, cache[i] if cache else None)
+            x = layer(x, mask, need_weights, cache[i] if cache else None, is_causal)
             if need_weights:
                 x, w = x
                 weights.append(w)
@@ -351,12 +353,9 @@ class Decoder(Model):
         """
         offset = len(cache[0][0]) if cache else 0
         x = self.embed(ids, offset=offset)
-        self_mask = causal_mask(ids.shape[1], offset + ids.shape[1], device=ids.device)
-        if mask is not None:
-            self_mask = self_mask & mask
         weights = []
         for i, layer in enumerate(self.layers):
-            x = layer(x, memory, self_mask, memory_mask, need_weights, cache[i] if cache else None)
+            x = layer(x, memory, mask, memory_mask, need_weights, cache[i] if cache else None)
             if need_weights:
                 x, w = x
                 weights.append(w)
@@ -444,11 +443,7 @@ class GPT(Model):
             need_weights: also return each layer's weights ``(batch, n_heads, seq, k_len)``.
         """
         check_ids(ids, self.config.vocab_size)
-        offset = len(cache[0]) if cache else 0
-        attn_mask = causal_mask(ids.shape[1], offset + ids.shape[1], device=ids.device)
-        if mask is not None:
-            attn_mask = attn_mask & mask
-        out = self.transformer(ids, attn_mask, need_weights=need_weights, cache=cache)
+        out = self.transformer(ids, mask, need_weights=need_weights, cache=cache, is_causal=True)
         if need_weights:
             return self.lm_head(out[0]), out[1]  # (batch, seq, vocab_size), weights
         return self.lm_head(out)

@@ -117,6 +117,39 @@ def test_fast_path_equals_explicit_path(dtype, tol, mask_kind):
     assert torch.isfinite(fast).all()
 
 
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("extra", ["none", "padding", "per-sequence", "per-head"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_is_causal_equals_an_explicit_causal_mask(dtype, tol, extra, fast):
+    """is_causal=True (SDPA's causal kernel when nothing else is masked) = mask & causal_mask."""
+    torch.manual_seed(2)
+    mha = MultiHeadAttention(D_MODEL, N_HEADS).to(dtype)
+    mha.use_sdpa = fast
+    x = torch.randn(3, 6, D_MODEL, dtype=dtype)
+    mask = {
+        "none": None,
+        "padding": padding_mask([6, 4, 1], 6),  # (batch, 1, k_len)
+        "per-sequence": torch.rand(3, 6, 6) > 0.3,  # (batch, q_len, k_len)
+        "per-head": torch.rand(3, N_HEADS, 6, 6) > 0.3,
+    }[extra]
+    combined = causal_mask(6) if mask is None else causal_mask(6) & mask
+    torch.testing.assert_close(
+        mha(x, mask=mask, is_causal=True), mha(x, mask=combined), atol=tol, rtol=tol
+    )
+
+
+def test_is_causal_with_a_cache_continues_the_sequence():
+    """With cached keys the queries are the last positions: the causal mask is bottom-right aligned."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(D_MODEL, N_HEADS).double()
+    x = torch.randn(2, 7, D_MODEL, dtype=torch.float64)
+    full = mha(x, is_causal=True)
+    cache = KVCache()
+    steps = [mha(x[:, :3], cache=cache, is_causal=True)]
+    steps += [mha(x[:, t : t + 1], cache=cache, is_causal=True) for t in range(3, 7)]
+    torch.testing.assert_close(torch.cat(steps, 1), full)
+
+
 def test_weights_are_a_distribution_over_allowed_keys():
     torch.manual_seed(0)
     q, k, v = torch.randn(3, 2, 5, 8).unbind(0)
