@@ -427,6 +427,33 @@ class GPT(Model):
         """An empty key/value cache per layer, for :func:`companion.generate.generate`."""
         return [KVCache() for _ in self.transformer.layers]
 
+    def flops_per_token(self, context_len: int | None = None) -> int:
+        """Training FLOPs per token (forward + backward) at context ``context_len`` (default max_len).
+
+        The estimate of PaLM's Appendix B (Chowdhery et al. 2022), after Kaplan et al. (2020):
+
+            C = 6 N + 12 L d T
+
+        - ``6 N``: each weight in a matrix product costs 2 FLOPs (multiply, add) per token in the
+          forward pass and 4 in the backward pass (gradients of the input and of the weight).
+          ``N`` counts the weights of every layer and of the output layer (the token embedding,
+          when tied), not the position embedding, which is added rather than multiplied;
+        - ``12 L d T``: the two products of attention, ``QK^T`` and ``AV``, cost ``2 d T`` each per
+          token and layer forward, ``T`` the number of keys; times 3 with the backward pass.
+
+        LayerNorm, softmax and the nonlinearities are left out (a few percent at this size). The
+        causal mask halves the useful attention work, but the count follows the formula.
+        """
+        c = self.config
+        t = c.max_len if context_len is None else context_len
+        position = self.transformer.embed.position
+        n = self.num_parameters() - sum(
+            p.numel() for p in (position.parameters() if position else [])
+        )
+        if not c.tie_weights:  # the token embedding is a lookup; only the lm_head multiplies
+            n -= self.transformer.embed.token.weight.numel()
+        return 6 * n + 12 * c.n_layers * c.d_model * t
+
     def forward(
         self,
         ids: Tensor,
