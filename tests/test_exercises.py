@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
+import test_exercises_build  # tests/ is on sys.path: pytest's default "prepend" import mode
+import test_exercises_pretrained
 import torch
 import torch.nn.functional as F
 
@@ -200,6 +202,11 @@ REFERENCES = {
     "my_sinusoidal_encoding": my_sinusoidal_encoding,
     "layer_norm": layer_norm,
     "encoder_layer_forward": encoder_layer_forward,
+    # the other chapters' solutions live in their own test modules
+    "causal_self_attention": test_exercises_build.causal_self_attention,
+    "encoder_decoder_parameters": test_exercises_build.encoder_decoder_parameters,
+    "mean_pooling": test_exercises_pretrained.mean_pooling,
+    "wordpiece_word": test_exercises_pretrained.wordpiece_word,
 }
 
 

@@ -34,9 +34,12 @@ from companion.exercises import (
     train_gpt,
 )
 from companion.exercises.attention import check_attention
+from companion.exercises.build_transformer import check_causal_self_attention, check_parameter_count
 from companion.exercises.core import Exercise, Score, describe_exception
 from companion.exercises.encoder_layer import check_encoder_layer_forward, check_layer_norm
 from companion.exercises.masks_and_positions import check_masks, check_sinusoidal_encoding
+from companion.exercises.pretrained import check_mean_pooling, check_wordpiece_word
+from companion.exercises.train_gpt import check_next_token_probs, check_ngram_cross_entropy
 
 __all__ = [
     "EXERCISES",
@@ -44,10 +47,16 @@ __all__ = [
     "Exercise",
     "Score",
     "check_attention",
+    "check_causal_self_attention",
     "check_encoder_layer_forward",
     "check_layer_norm",
     "check_masks",
+    "check_mean_pooling",
+    "check_next_token_probs",
+    "check_ngram_cross_entropy",
+    "check_parameter_count",
     "check_sinusoidal_encoding",
+    "check_wordpiece_word",
     "exercise_table",
     "grade_namespace",
 ]
