@@ -1,5 +1,6 @@
 """The training loop: it learns, it is reproducible, it resumes exactly, it stops on NaN."""
 
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -269,6 +270,27 @@ def test_weight_decay_only_on_matrices_and_embeddings():
         id(model.norm.bias),
         id(model.head.bias),
     }
+
+
+def test_the_fused_kernel_is_used_on_the_cpu_and_equals_the_loop():
+    """One fused pass over all parameters; the same update as the default implementation."""
+    model = bigram()
+    assert configure_optimizer(model, quick()).defaults["fused"] is True
+    twin = copy.deepcopy(model)
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        p.grad = torch.randn_like(p)
+        q.grad = p.grad.clone()
+    fused = configure_optimizer(model, quick(lr=1e-2, weight_decay=0.1))
+    looped = torch.optim.AdamW(
+        twin.parameters(), lr=1e-2, betas=fused.defaults["betas"], weight_decay=0.1
+    )
+    for group in fused.param_groups:
+        group["weight_decay"] = 0.1  # the same decay everywhere, as the plain optimizer has
+    for _ in range(3):
+        fused.step()
+        looped.step()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
 
 
 def test_with_zero_gradients_only_decay_moves_the_weights():
