@@ -286,6 +286,7 @@ def beam_search(
     max_len: int,
     beam_size: int = 4,
     length_penalty: float = 0.0,
+    early_stopping: bool = False,
 ) -> list[tuple[list[int], float]]:
     """Keep the ``beam_size`` most probable prefixes at each step; return the best hypotheses.
 
@@ -295,9 +296,14 @@ def beam_search(
     At each step every live prefix is extended by every token and the ``2 * beam_size`` best
     extensions by total log-probability are considered in order: one ending in ``eos_id`` and
     ranked within the first ``beam_size`` is set aside as finished, the others refill the beam
-    up to ``beam_size`` (as Hugging Face's ``generate`` does). The search ends when
-    ``beam_size`` hypotheses are finished or ``max_len`` tokens are reached; live ones then
-    count as hypotheses too. With ``beam_size=1`` it is :func:`greedy_decode`.
+    up to ``beam_size`` (as Hugging Face's ``generate`` does). The ``beam_size`` best finished
+    hypotheses are kept. The search ends when ``max_len`` tokens are reached (live prefixes then
+    count as hypotheses too), or when ``beam_size`` hypotheses are finished and no live prefix
+    can still beat the worst of them. With ``early_stopping=True`` it ends as soon as
+    ``beam_size`` hypotheses are finished, as Hugging Face's ``early_stopping=True`` does: faster,
+    but with a confident model the first hypotheses to finish are often short improbable ones,
+    and a far better hypothesis that has not ended yet is dropped. With ``beam_size=1`` it is
+    :func:`greedy_decode`.
 
     For simplicity this runs without the key/value cache: each step decodes the whole prefixes
     again (``O(max_len^2)`` positions), which avoids reordering cached keys as beams are
@@ -309,6 +315,7 @@ def beam_search(
         bos_id, eos_id, max_len: as in :func:`greedy_decode`.
         beam_size: number of prefixes kept (>= 1).
         length_penalty: the exponent ``alpha`` of the length normalisation.
+        early_stopping: stop as soon as ``beam_size`` hypotheses are finished.
 
     Returns:
         Up to ``beam_size`` ``(tokens, score)`` pairs, best first; tokens exclude ``bos_id`` and
@@ -331,12 +338,36 @@ def beam_search(
             prefixes = torch.tensor([[bos_id] + tokens for tokens, _ in beams], device=src.device)
             logits = model.decode(prefixes, memory.expand(len(beams), -1, -1))[:, -1]
             beams, done = _extend_beams(beams, logits.log_softmax(dim=-1), beam_size, eos_id)
-            finished += done
-            if len(finished) >= beam_size or not beams:
+            finished = sorted(finished + done, key=lambda h: -_score(h, length_penalty))
+            finished = finished[:beam_size]
+            if not beams or (
+                len(finished) >= beam_size
+                and (early_stopping or _cannot_improve(finished, beams, length_penalty, max_len))
+            ):
                 break
     hypotheses = finished if len(finished) >= beam_size else finished + beams
-    scored = [(tokens, log_prob / len(tokens) ** length_penalty) for tokens, log_prob in hypotheses]
+    scored = [(h[0], _score(h, length_penalty)) for h in hypotheses]
     return sorted(scored, key=lambda h: -h[1])[:beam_size]
+
+
+def _score(hypothesis: Hypothesis, length_penalty: float) -> float:
+    """``log p(y_1 .. y_n) / n ** length_penalty``."""
+    tokens, log_prob = hypothesis
+    return log_prob / len(tokens) ** length_penalty
+
+
+def _cannot_improve(
+    finished: list[Hypothesis], beams: list[Hypothesis], length_penalty: float, max_len: int
+) -> bool:
+    """True when no live beam can end with a better score than the worst finished hypothesis.
+
+    A live prefix of ``t`` tokens and log-probability ``s <= 0`` can only lose log-probability
+    and ends with ``n`` tokens, ``t < n <= max_len``; ``s / n ** a`` is monotonic in ``n``, so
+    its final score is at most ``max(s / (t + 1) ** a, s / max_len ** a)``.
+    """
+    t, best = len(beams[0][0]), max(log_prob for _, log_prob in beams)
+    bound = max(best / (t + 1) ** length_penalty, best / max_len**length_penalty)
+    return min(_score(h, length_penalty) for h in finished) >= bound
 
 
 def _extend_beams(

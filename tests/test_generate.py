@@ -338,6 +338,38 @@ def test_beam_search_length_penalty_divides_by_length():
         assert s * len(tokens) == pytest.approx(sequence_log_prob(model, src, tokens), abs=1e-4)
 
 
+class ScriptedSeq2Seq(EncoderDecoder):
+    """Says SCRIPT, then eos, with probability ~0.99 per token whatever the source; at every step
+    eos is the runner-up (log-odds -5) and every other token far behind (-10). The step is read
+    from the length of the prefix, so it is run without a key/value cache (as beam_search is)."""
+
+    SCRIPT, EOS = [3, 4, 5, 6, 7, 8], 1
+
+    def decode(self, tgt, memory, src_mask=None, cache=None, need_weights=False):
+        t = tgt.shape[1] - 1  # tokens after bos
+        logits = torch.full((*tgt.shape, self.config.tgt_vocab_size), -10.0)
+        logits[..., self.EOS] = -5.0
+        logits[..., self.SCRIPT[t] if t < len(self.SCRIPT) else self.EOS] = 0.0
+        return logits
+
+
+def test_beam_search_does_not_stop_at_the_first_improbable_endings():
+    """After 4 steps a beam of 4 has finished 4 hypotheses, all ending early at log-prob ~ -5;
+    the script (~ -0.05) is still live and must win: stopping then would return an early ending."""
+    config = EncoderDecoderConfig(
+        vocab_size=19, tgt_vocab_size=17, d_model=8, n_heads=2, max_len=12
+    )
+    model, src = ScriptedSeq2Seq(config), sources(1)
+    eos, script = ScriptedSeq2Seq.EOS, ScriptedSeq2Seq.SCRIPT
+    for beam_size in (1, 2, 4, 6):  # 1: greedy (decode ignores the cache, so no greedy_decode)
+        best, score = beam_search(model, src, BOS, eos, 10, beam_size=beam_size)[0]
+        assert best == script + [eos] and score > -0.1, beam_size
+        # stopping as soon as beam_size hypotheses have ended returns the first early ending
+        early = beam_search(model, src, BOS, eos, 10, beam_size=beam_size, early_stopping=True)
+        assert (early[0][0] == script + [eos]) == (beam_size == 1), beam_size
+        assert len(early) == beam_size and all(len(t) <= beam_size for t, _ in early[1:])
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 LOGITS = torch.zeros(2, 5)
