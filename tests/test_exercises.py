@@ -9,8 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-import test_exercises_build  # tests/ is on sys.path: pytest's default "prepend" import mode
+import test_exercises_bert  # tests/ is on sys.path: pytest's default "prepend" import mode
+import test_exercises_build
 import test_exercises_pretrained
+import test_exercises_seq2seq
+import test_exercises_train_gpt
 import torch
 import torch.nn.functional as F
 
@@ -207,6 +210,12 @@ REFERENCES = {
     "encoder_decoder_parameters": test_exercises_build.encoder_decoder_parameters,
     "mean_pooling": test_exercises_pretrained.mean_pooling,
     "wordpiece_word": test_exercises_pretrained.wordpiece_word,
+    "ngram_cross_entropy": test_exercises_train_gpt.ngram_dense,
+    "next_token_probs": test_exercises_train_gpt.next_token_probs,
+    "my_chinese_numeral": test_exercises_seq2seq.my_chinese_numeral,
+    "my_greedy_decode": test_exercises_seq2seq.my_greedy_decode,
+    "my_mask_tokens": test_exercises_bert.my_mask_tokens,
+    "my_mlm_loss": test_exercises_bert.my_mlm_loss,
 }
 
 

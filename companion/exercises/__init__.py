@@ -39,6 +39,7 @@ from companion.exercises.core import Exercise, Score, describe_exception
 from companion.exercises.encoder_layer import check_encoder_layer_forward, check_layer_norm
 from companion.exercises.masks_and_positions import check_masks, check_sinusoidal_encoding
 from companion.exercises.pretrained import check_mean_pooling, check_wordpiece_word
+from companion.exercises.seq2seq import check_chinese_numeral, check_greedy_decode
 from companion.exercises.train_gpt import check_next_token_probs, check_ngram_cross_entropy
 
 __all__ = [
@@ -48,7 +49,9 @@ __all__ = [
     "Score",
     "check_attention",
     "check_causal_self_attention",
+    "check_chinese_numeral",
     "check_encoder_layer_forward",
+    "check_greedy_decode",
     "check_layer_norm",
     "check_masks",
     "check_mean_pooling",
