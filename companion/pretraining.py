@@ -1,0 +1,397 @@
+"""BERT-style pre-training and fine-tuning: the objectives, and batches for :func:`companion.train.train`.
+
+Pre-training is self-supervised (自监督): the labels come from the text itself (Devlin et al. 2019).
+
+- **Masked language modelling** (MLM, 掩码语言模型): select 15% of the tokens, replace 80% of the
+  selected ones by ``[MASK]``, 10% by a random token and leave 10% unchanged (:func:`mask_tokens`),
+  then predict the original token at the selected positions only, from the corrupted sequence
+  ``x~`` (:func:`masked_lm_loss`)::
+
+      L_MLM = -1/|M| * sum_{i in M} log P(x_i | x~)
+
+- **Next-sentence prediction** (NSP, 下一句预测): is segment B the one that follows segment A in
+  the corpus (label 0) or a random one (label 1)? (:func:`nsp_pairs`; BERT's loss is the unweighted
+  sum ``L_MLM + L_NSP``, :func:`mlm_nsp_loss`.)
+
+Fine-tuning (微调) then trains the encoder and a new classification head on labelled examples
+(:class:`ClassificationBatches`, :func:`classification_loss`, :func:`accuracy`).
+
+Every random choice is drawn from an explicit CPU ``torch.Generator``, so a batch is a function of
+the generator's state (what :func:`companion.train.train` checkpoints and resumes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from companion.attention import padding_mask
+from companion.data.batches import _as_token_tensor, _check_positive_int
+
+__all__ = [
+    "IGNORE_INDEX",
+    "SPECIAL_TOKENS",
+    "BERTBatch",
+    "ClassificationBatches",
+    "PretrainingBatches",
+    "Specials",
+    "accuracy",
+    "classification_loss",
+    "encode_for_classification",
+    "mask_tokens",
+    "masked_lm_loss",
+    "mlm_loss",
+    "mlm_nsp_loss",
+    "nsp_loss",
+    "nsp_pairs",
+]
+
+IGNORE_INDEX = -100  # the label of a position that takes no loss (F.cross_entropy's ignore_index)
+SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+
+
+@dataclass(frozen=True)
+class Specials:
+    """The ids of BERT's special tokens in a vocabulary of ``vocab_size`` ids."""
+
+    pad: int
+    cls: int
+    sep: int
+    mask: int
+    vocab_size: int
+
+    @classmethod
+    def of(cls, tokenizer) -> Specials:
+        """The specials of a tokenizer built with ``specials=SPECIAL_TOKENS``."""
+        ids = [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS]
+        return cls(*ids, vocab_size=tokenizer.vocab_size)
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return (self.pad, self.cls, self.sep, self.mask)
+
+
+def _check_probability(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={value!r} must be a probability in [0, 1], e.g. 0.15")
+
+
+def mask_tokens(
+    ids: Tensor,
+    generator: torch.Generator,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    special_ids: Iterable[int],
+    select_prob: float = 0.15,
+    mask_prob: float = 0.8,
+    random_prob: float = 0.1,
+) -> tuple[Tensor, Tensor]:
+    """BERT's corruption: select tokens for prediction, then hide most of them.
+
+    Each token that is not a special (padding included) is *selected* independently with
+    probability ``select_prob`` (HuggingFace's ``DataCollatorForLanguageModeling`` does the same;
+    BERT's own code selects ``round(0.15 * n)`` per sequence). A selected token is replaced by
+    ``[MASK]`` with probability ``mask_prob``, by a token drawn uniformly from the non-special
+    ids with probability ``random_prob`` (it may draw the original), and left unchanged
+    otherwise. Why not always ``[MASK]``: fine-tuning inputs never contain ``[MASK]``, so a model
+    that only ever predicted at ``[MASK]`` would have learnt nothing about the tokens it sees then.
+
+    Args:
+        ids: ``(batch, seq)`` int64 token ids.
+        generator: a CPU generator; the only source of randomness.
+        mask_id: the id of ``[MASK]``.
+        vocab_size: number of ids; random replacements lie in ``[0, vocab_size)``, not specials.
+        special_ids: ids never selected (``[PAD]``, ``[CLS]``, ``[SEP]``, ``[MASK]``).
+
+    Returns:
+        ``corrupted (batch, seq)``: the model's input ``x~``; ``labels (batch, seq)``: the
+        original id at selected positions, :data:`IGNORE_INDEX` (-100) everywhere else.
+    """
+    if not isinstance(ids, Tensor) or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        got = ids.dtype if isinstance(ids, Tensor) else type(ids).__name__
+        raise TypeError(f"ids must be an integer tensor of token ids, got {got}")
+    if ids.ndim != 2:
+        raise ValueError(f"ids must have shape (batch, seq), got {tuple(ids.shape)}; use ids[None]")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}; "
+            "pass torch.Generator().manual_seed(0)"
+        )
+    for name, p in (
+        ("select_prob", select_prob),
+        ("mask_prob", mask_prob),
+        ("random_prob", random_prob),
+    ):
+        _check_probability(name, p)
+    if mask_prob + random_prob > 1.0:
+        raise ValueError(
+            f"mask_prob + random_prob = {mask_prob} + {random_prob} exceeds 1; the rest, "
+            "1 - mask_prob - random_prob, is the share of selected tokens left unchanged"
+        )
+    specials = torch.as_tensor(list(special_ids), dtype=torch.long)
+    if mask_id not in specials.tolist():
+        raise ValueError(f"mask_id={mask_id} must be one of special_ids={specials.tolist()}")
+    allowed = torch.ones(vocab_size, dtype=torch.bool)
+    allowed[specials[(specials >= 0) & (specials < vocab_size)]] = False
+    allowed = allowed.nonzero().flatten()  # (n_allowed,) ids a random replacement may take
+    if len(allowed) == 0:
+        raise ValueError(f"vocab_size={vocab_size} leaves no non-special id to draw from")
+
+    cpu_ids = ids.long().cpu()
+    u = torch.rand(cpu_ids.shape, generator=generator)  # (batch, seq): who is selected
+    v = torch.rand(cpu_ids.shape, generator=generator)  # (batch, seq): what replaces it
+    draw = torch.randint(len(allowed), cpu_ids.shape, generator=generator)  # (batch, seq)
+    selected = (u < select_prob) & ~torch.isin(cpu_ids, specials)
+    to_mask = selected & (v < mask_prob)
+    to_random = selected & (v >= mask_prob) & (v < mask_prob + random_prob)
+    corrupted = torch.where(to_mask, mask_id, cpu_ids)
+    corrupted = torch.where(to_random, allowed[draw], corrupted)
+    labels = torch.where(selected, cpu_ids, IGNORE_INDEX)
+    return corrupted.to(ids.device), labels.to(ids.device)
+
+
+def nsp_pairs(
+    n_segments: int, batch_size: int, generator: torch.Generator, random_prob: float = 0.5
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Pairs of segment indices for next-sentence prediction.
+
+    A is drawn uniformly from ``0 .. n_segments - 2``; B is A's successor ``a + 1`` (label 0,
+    "IsNext") or, with probability ``random_prob``, a segment drawn uniformly from all the others
+    (label 1, "NotNext"; BERT draws it from another document). With ``random_prob=0``, B always
+    follows A: contiguous text, as in RoBERTa's MLM-only pre-training.
+
+    Returns:
+        ``a (batch,)``, ``b (batch,)`` int64 indices and ``labels (batch,)`` int64, with
+        ``labels == (b != a + 1)`` exactly.
+    """
+    _check_positive_int("batch_size", batch_size)
+    _check_probability("random_prob", random_prob)
+    if not isinstance(n_segments, int) or n_segments < 3:
+        raise ValueError(f"n_segments={n_segments!r} must be an int >= 3 (a pair and another)")
+    a = torch.randint(n_segments - 1, (batch_size,), generator=generator)  # (batch,)
+    is_random = torch.rand(batch_size, generator=generator) < random_prob  # (batch,)
+    other = torch.randint(n_segments - 1, (batch_size,), generator=generator)  # skip a + 1:
+    other = other + (other >= a + 1).long()  # uniform over the n_segments - 1 others
+    b = torch.where(is_random, other, a + 1)
+    return a, b, is_random.long()
+
+
+@dataclass
+class BERTBatch:
+    """One pre-training batch.
+
+    Attributes:
+        ids: ``(batch, seq)`` the corrupted input ``[CLS] A [SEP] B [SEP]``.
+        token_type_ids: ``(batch, seq)`` 0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``.
+        mlm_labels: ``(batch, seq)`` the original token at selected positions, -100 elsewhere.
+        nsp_labels: ``(batch,)`` 0 if B follows A, 1 if B is random.
+        mask: ``(batch, 1, seq)`` bool, True = may attend; ``None``: no padding.
+    """
+
+    ids: Tensor
+    token_type_ids: Tensor
+    mlm_labels: Tensor
+    nsp_labels: Tensor
+    mask: Tensor | None = None
+
+
+class PretrainingBatches:
+    """Pre-training batches from one token stream: ``batches(generator) -> BERTBatch``.
+
+    The stream is cut into consecutive segments of ``segment_len`` tokens; each example is
+    ``[CLS] A [SEP] B [SEP]`` (``2 * segment_len + 3`` tokens, no padding) with the pair from
+    :func:`nsp_pairs` (``nsp_random_prob=0.5`` for BERT's NSP, ``0`` for contiguous text), then
+    corrupted by :func:`mask_tokens`.
+    """
+
+    def __init__(
+        self,
+        tokens: Tensor | Sequence[int],
+        specials: Specials,
+        batch_size: int,
+        segment_len: int,
+        nsp_random_prob: float = 0.0,
+        select_prob: float = 0.15,
+        device: torch.device | str | None = None,
+    ) -> None:
+        _check_positive_int("batch_size", batch_size)
+        _check_positive_int("segment_len", segment_len)
+        _check_probability("nsp_random_prob", nsp_random_prob)
+        _check_probability("select_prob", select_prob)
+        tokens = _as_token_tensor(tokens)
+        n = len(tokens) // segment_len
+        if n < 3:
+            raise ValueError(
+                f"tokens has {len(tokens)} tokens, fewer than 3 segments of segment_len="
+                f"{segment_len}; use a longer corpus or a smaller segment_len"
+            )
+        self.segments = rearrange(tokens[: n * segment_len], "(n l) -> n l", l=segment_len)
+        self.specials, self.batch_size = specials, batch_size
+        self.nsp_random_prob, self.select_prob = nsp_random_prob, select_prob
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        half = torch.zeros(segment_len + 2, dtype=torch.long)  # [CLS] A [SEP]
+        self.token_type_ids = torch.cat([half, torch.ones(segment_len + 1, dtype=torch.long)])
+
+    @property
+    def seq_len(self) -> int:
+        return len(self.token_type_ids)
+
+    def __call__(self, generator: torch.Generator) -> BERTBatch:
+        s, batch = self.specials, self.batch_size
+        a, b, nsp_labels = nsp_pairs(len(self.segments), batch, generator, self.nsp_random_prob)
+
+        def column(token_id: int) -> Tensor:
+            return torch.full((batch, 1), token_id, dtype=torch.long)
+
+        ids = torch.cat(
+            [column(s.cls), self.segments[a], column(s.sep), self.segments[b], column(s.sep)], 1
+        )  # (batch, 2 * segment_len + 3)
+        corrupted, labels = mask_tokens(
+            ids,
+            generator,
+            mask_id=s.mask,
+            vocab_size=s.vocab_size,
+            special_ids=s.ids,
+            select_prob=self.select_prob,
+        )
+        types = self.token_type_ids.expand(batch, -1)  # (batch, seq)
+        return BERTBatch(*(t.to(self.device) for t in (corrupted, types, labels, nsp_labels)))
+
+
+def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """The MLM loss: mean cross-entropy over the selected positions M only.
+
+        L_MLM = -1/|M| * sum_{i in M} log softmax(z_i)[x_i],   M = {i : labels_i != -100}
+
+    ``logits (batch, seq, vocab)`` are computed from the corrupted input ``x~``;
+    ``labels (batch, seq)`` hold the original ``x_i`` at selected positions and -100 elsewhere.
+    Positions of all sequences in the batch are pooled (a sequence with more selected tokens
+    weighs more), as in BERT.
+
+    Raises:
+        ValueError: if no position is selected (the mean over an empty set is undefined).
+    """
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} disagree: expected "
+            "logits (batch, seq, vocab) and labels (batch, seq)"
+        )
+    if not (labels != IGNORE_INDEX).any():
+        raise ValueError(
+            "labels select no position (all are -100), so the MLM loss is undefined; "
+            "use longer sequences or a higher select_prob"
+        )
+    return F.cross_entropy(
+        rearrange(logits, "b t v -> (b t) v"),
+        rearrange(labels, "b t -> (b t)"),
+        ignore_index=IGNORE_INDEX,
+    )
+
+
+def mlm_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
+    """MLM-only pre-training loss of a :class:`companion.models.BERT` (RoBERTa's objective)."""
+    out = model(batch.ids, batch.token_type_ids, batch.mask)
+    return masked_lm_loss(out.mlm_logits, batch.mlm_labels)
+
+
+def nsp_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
+    """The NSP loss alone: 2-way cross-entropy of ``batch.nsp_labels`` from the [CLS] position."""
+    out = model(batch.ids, batch.token_type_ids, batch.mask)
+    return F.cross_entropy(out.nsp_logits, batch.nsp_labels)
+
+
+def mlm_nsp_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
+    """BERT's pre-training loss, the unweighted sum ``L_MLM + L_NSP`` (one forward pass)."""
+    out = model(batch.ids, batch.token_type_ids, batch.mask)
+    nsp = F.cross_entropy(out.nsp_logits, batch.nsp_labels)
+    return masked_lm_loss(out.mlm_logits, batch.mlm_labels) + nsp
+
+
+def encode_for_classification(
+    texts: Sequence[str], tokenizer, specials: Specials, max_len: int
+) -> tuple[Tensor, Tensor]:
+    """``[CLS] text [SEP]`` for each text, padded with ``[PAD]``: ``ids (n, L)`` and ``lengths (n,)``.
+
+    ``L`` is the longest encoded text (at most ``max_len``; longer texts are cut before ``[SEP]``).
+    """
+    _check_positive_int("max_len", max_len)
+    if max_len < 3:
+        raise ValueError(f"max_len={max_len} leaves no room for a token between [CLS] and [SEP]")
+    rows = [[specials.cls, *tokenizer.encode(t)[: max_len - 2], specials.sep] for t in texts]
+    if not rows:
+        raise ValueError("texts is empty; pass at least one text")
+    lengths = torch.tensor([len(r) for r in rows])
+    ids = torch.full((len(rows), int(lengths.max())), specials.pad, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+    return ids, lengths
+
+
+class ClassificationBatches:
+    """Labelled batches drawn with replacement from a fixed set: ``batches(g) -> (ids, mask, labels)``.
+
+    Args:
+        ids: ``(n, seq)`` padded inputs (:func:`encode_for_classification`).
+        lengths: ``(n,)`` real tokens per row.
+        labels: ``(n,)`` int64 class labels.
+        batch_size: examples per batch.
+
+    A batch is ``ids (batch, seq)``, ``mask (batch, 1, seq)`` (True = real token, may attend)
+    and ``labels (batch,)``.
+    """
+
+    def __init__(
+        self,
+        ids: Tensor,
+        lengths: Tensor,
+        labels: Tensor,
+        batch_size: int,
+        device: torch.device | str | None = None,
+    ) -> None:
+        _check_positive_int("batch_size", batch_size)
+        if not (ids.ndim == 2 and lengths.shape == labels.shape == ids.shape[:1]):
+            raise ValueError(
+                f"expected ids (n, seq), lengths (n,) and labels (n,), got {tuple(ids.shape)}, "
+                f"{tuple(lengths.shape)} and {tuple(labels.shape)}"
+            )
+        self.ids, self.lengths, self.labels = ids, lengths, labels.long()
+        self.mask = padding_mask(lengths, ids.shape[1])  # (n, 1, seq)
+        self.batch_size = batch_size
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __call__(self, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        rows = torch.randint(len(self.ids), (self.batch_size,), generator=generator)  # (batch,)
+        return tuple(t[rows].to(self.device) for t in (self.ids, self.mask, self.labels))
+
+    def all(self, batch_size: int = 256) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
+        """Every example once, in order, in batches of ``batch_size`` (for evaluation)."""
+        for i in range(0, len(self.ids), batch_size):
+            part = slice(i, i + batch_size)
+            yield tuple(t[part].to(self.device) for t in (self.ids, self.mask, self.labels))
+
+
+def classification_loss(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    """Fine-tuning loss of a :class:`companion.models.SequenceClassifier`: cross-entropy of the labels."""
+    ids, mask, labels = batch
+    return F.cross_entropy(model(ids, mask), labels)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, data: ClassificationBatches) -> float:
+    """Share of ``data``'s examples whose argmax class is the label (``model.eval()``, then restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        right = sum(int((model(ids, mask).argmax(-1) == y).sum()) for ids, mask, y in data.all())
+    finally:
+        model.train(was_training)
+    return right / len(data)
