@@ -34,6 +34,7 @@ from companion.exercises import (
     train_gpt,
 )
 from companion.exercises.attention import check_attention
+from companion.exercises.bert import check_mask_tokens, check_mlm_loss
 from companion.exercises.build_transformer import check_causal_self_attention, check_parameter_count
 from companion.exercises.core import Exercise, Score, describe_exception
 from companion.exercises.encoder_layer import check_encoder_layer_forward, check_layer_norm
@@ -53,8 +54,10 @@ __all__ = [
     "check_encoder_layer_forward",
     "check_greedy_decode",
     "check_layer_norm",
+    "check_mask_tokens",
     "check_masks",
     "check_mean_pooling",
+    "check_mlm_loss",
     "check_next_token_probs",
     "check_ngram_cross_entropy",
     "check_parameter_count",
