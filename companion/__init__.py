@@ -12,7 +12,7 @@ from companion.attention import (
     scaled_dot_product_attention,
 )
 from companion.checkpoint import load_model, save_model
-from companion.data import TokenBatches, split
+from companion.data import TokenBatches, split, tiny_shakespeare
 from companion.generate import beam_search, generate, greedy_decode
 from companion.layers import DecoderLayer, EncoderLayer, FeedForward
 from companion.models import (
@@ -28,8 +28,10 @@ from companion.models import (
     TransformerConfig,
     num_parameters,
 )
+from companion.ngram import ngram_cross_entropy
+from companion.pretrained import load_minilm
 from companion.runtime import device, profile, seed_everything
-from companion.tokenizers import BPETokenizer, CharTokenizer
+from companion.tokenizers import BPETokenizer, CharTokenizer, WordPieceTokenizer
 from companion.train import History, TrainConfig, lm_loss, train
 
 __version__ = "0.1.0"
@@ -55,12 +57,15 @@ __all__ = [
     "TokenBatches",
     "TrainConfig",
     "TransformerConfig",
+    "WordPieceTokenizer",
     "beam_search",
     "causal_mask",
     "device",
     "generate",
     "greedy_decode",
+    "ngram_cross_entropy",
     "lm_loss",
+    "load_minilm",
     "load_model",
     "num_parameters",
     "padding_mask",
@@ -69,5 +74,6 @@ __all__ = [
     "scaled_dot_product_attention",
     "seed_everything",
     "split",
+    "tiny_shakespeare",
     "train",
 ]
