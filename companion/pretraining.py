@@ -31,7 +31,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from companion.attention import padding_mask
-from companion.data.batches import _as_token_tensor, _check_positive_int
+from companion.data.batches import as_token_tensor, check_positive_int
 
 __all__ = [
     "IGNORE_INDEX",
@@ -170,7 +170,7 @@ def nsp_pairs(
         ``a (batch,)``, ``b (batch,)`` int64 indices and ``labels (batch,)`` int64, with
         ``labels == (b != a + 1)`` exactly.
     """
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     _check_probability("random_prob", random_prob)
     if not isinstance(n_segments, int) or n_segments < 3:
         raise ValueError(f"n_segments={n_segments!r} must be an int >= 3 (a pair and another)")
@@ -220,11 +220,11 @@ class PretrainingBatches:
         select_prob: float = 0.15,
         device: torch.device | str | None = None,
     ) -> None:
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("segment_len", segment_len)
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("segment_len", segment_len)
         _check_probability("nsp_random_prob", nsp_random_prob)
         _check_probability("select_prob", select_prob)
-        tokens = _as_token_tensor(tokens)
+        tokens = as_token_tensor(tokens)
         n = len(tokens) // segment_len
         if n < 3:
             raise ValueError(
@@ -320,7 +320,7 @@ def encode_for_classification(
 
     ``L`` is the longest encoded text (at most ``max_len``; longer texts are cut before ``[SEP]``).
     """
-    _check_positive_int("max_len", max_len)
+    check_positive_int("max_len", max_len)
     if max_len < 3:
         raise ValueError(f"max_len={max_len} leaves no room for a token between [CLS] and [SEP]")
     rows = [[specials.cls, *tokenizer.encode(t)[: max_len - 2], specials.sep] for t in texts]
@@ -354,7 +354,7 @@ class ClassificationBatches:
         batch_size: int,
         device: torch.device | str | None = None,
     ) -> None:
-        _check_positive_int("batch_size", batch_size)
+        check_positive_int("batch_size", batch_size)
         if not (ids.ndim == 2 and lengths.shape == labels.shape == ids.shape[:1]):
             raise ValueError(
                 f"expected ids (n, seq), lengths (n,) and labels (n,), got {tuple(ids.shape)}, "

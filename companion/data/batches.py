@@ -20,7 +20,7 @@ from torch import Tensor
 __all__ = ["TokenBatches", "split"]
 
 
-def _as_token_tensor(tokens: Tensor | Sequence[int], name: str = "tokens") -> Tensor:
+def as_token_tensor(tokens: Tensor | Sequence[int], name: str = "tokens") -> Tensor:
     """``tokens`` as a 1-D ``int64`` tensor on the CPU; raises if they are not 1-D integers."""
     t = torch.as_tensor(tokens)
     if t.numel() == 0:
@@ -35,7 +35,8 @@ def _as_token_tensor(tokens: Tensor | Sequence[int], name: str = "tokens") -> Te
     return t.long().cpu()
 
 
-def _check_positive_int(name: str, value: object) -> None:
+def check_positive_int(name: str, value: object) -> None:
+    """Raises ``ValueError`` naming ``name`` unless ``value`` is an ``int`` (not a ``bool``) above 0."""
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name}={value!r} must be a positive integer")
 
@@ -68,9 +69,9 @@ class TokenBatches:
         context_len: int,
         device: torch.device | str | None = None,
     ) -> None:
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("context_len", context_len)
-        self.tokens = _as_token_tensor(tokens)
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("context_len", context_len)
+        self.tokens = as_token_tensor(tokens)
         n = len(self.tokens)
         if n == 0:
             raise ValueError("tokens is empty: there is no text to train on; check the corpus path")
@@ -118,7 +119,7 @@ def split(tokens: Tensor | Sequence[int], val_fraction: float = 0.1) -> tuple[Te
         raise ValueError(
             f"val_fraction={val_fraction!r} must lie strictly between 0 and 1, e.g. 0.1"
         )
-    t = _as_token_tensor(tokens)
+    t = as_token_tensor(tokens)
     n_train = int(len(t) * (1.0 - val_fraction))
     if n_train == 0 or n_train == len(t):
         raise ValueError(

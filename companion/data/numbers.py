@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from companion.attention import padding_mask
+from companion.data.batches import check_positive_int
 from companion.tokenizers import CharTokenizer
 
 __all__ = [
@@ -304,8 +305,7 @@ class NumberBatches:
         device: torch.device | str | None = None,
         balanced: bool = True,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size={batch_size!r} must be a positive integer, e.g. 64")
+        check_positive_int("batch_size", batch_size)
         nums = sorted(_check_number(n) for n in nums)
         if not nums:
             raise ValueError("nums is empty: pass the training numbers, e.g. split_numbers().train")
