@@ -1,0 +1,36 @@
+"""The benchmark scripts run and print what the README reports (tiny sizes: seconds, not a timing)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_train_gpt_benchmark_prints_both_times_and_the_ratio():
+    args = ["--layers", "1", "--d-model", "32", "--heads", "2", "--context", "16", "--batch", "4"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "train_gpt.py"),
+            *args,
+            "--steps",
+            "2",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = result.stdout
+    assert re.search(
+        r"GPT: 1 layers, d_model 32, 2 heads, context 16, batch 4, [\d,]+ parameters", out
+    )
+    for name in ("companion", "torch.nn"):
+        assert re.search(rf"{re.escape(name)}\s+\d+\.\d\d ms/step", out), out
+    assert re.search(r"ratio torch\.nn / companion: \d+\.\d\dx", out), out
