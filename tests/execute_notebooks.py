@@ -7,13 +7,15 @@ The profile is ``COMPANION_PROFILE`` if set, else ``gpu`` when CUDA is available
 bottom in a fresh kernel of this Python (the same kernel nbval's --nbval-current-env starts),
 with the notebook's folder as working directory, as nbval runs it. Metadata that changes on
 every run (cell timings, the Python patch version, widget state) is not stored, so a re-run
-that produces the same outputs leaves the file unchanged.
+that produces the same outputs leaves the file unchanged. A progress bar's redraws are stored as
+the reader would have seen them: only its last state (see :func:`settle_progress_bars`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
+# Text that a later carriage return on the same line draws over (nbval and myst-nb use the same).
+OVERWRITTEN = re.compile(r".*\r(?=[^\n])")
 
 
 class CurrentEnvKernelSpecs(KernelSpecManager):
@@ -54,6 +58,34 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
         cell.metadata.pop("scrolled", None)
 
 
+def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
+    """Store each cell's streams as a reader saw them: one output per run of a stream, and of each
+    line only what is left after its last ``\\r``.
+
+    tqdm redraws its bar with ``\\r``, one message per redraw; Jupyter shows the last drawing, but
+    the kernel's messages are stored one output each (a 2,000-step bar is thousands of lines once
+    HTML turns each output, and each ``\\r``, into a line break).
+    """
+    for cell in nb.cells:
+        outputs = []
+        for output in cell.get("outputs", []):
+            last = outputs[-1] if outputs else None
+            if (
+                output.output_type == "stream"
+                and last is not None
+                and last.output_type == "stream"
+                and last.name == output.name
+            ):
+                last.text += output.text
+            else:
+                outputs.append(output)
+        for output in outputs:
+            if output.output_type == "stream":
+                output.text = OVERWRITTEN.sub("", output.text).replace("\r\n", "\n")
+        if "outputs" in cell:
+            cell.outputs = outputs
+
+
 def execute(path: Path, timeout: int) -> None:
     nb = nbformat.read(path, as_version=4)
     km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvKernelSpecs())
@@ -66,6 +98,7 @@ def execute(path: Path, timeout: int) -> None:
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
+    settle_progress_bars(nb)
     strip_volatile_metadata(nb)
     nb.metadata["kernelspec"] = {
         "display_name": "Python 3",

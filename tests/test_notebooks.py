@@ -310,3 +310,27 @@ def test_outputs_are_from_the_cpu_or_gpu_profile(path):
         f"{path.name}: neither the setup cell's output (`profile: cpu|gpu`, from "
         "companion.runtime.describe()) nor a markdown cell says which profile produced the outputs"
     )
+
+
+@by_notebook
+def test_progress_bars_are_stored_as_shown(path):
+    """A cell's streams hold what a reader saw, not every redraw of a progress bar: the book turns
+    each stored output, and each ``\\r``, into a line break, so 2,000 tqdm updates would be 2,000
+    lines (tests/execute_notebooks.py settles them)."""
+    for i, cell in enumerate(code_cells(load(path)), start=1):
+        outputs = cell.get("outputs", [])
+        for j, out in enumerate(outputs):
+            before = outputs[j - 1] if j else None
+            if out["output_type"] != "stream":
+                continue
+            assert not (
+                before and before["output_type"] == "stream" and before["name"] == out["name"]
+            ), (
+                f"{path.name}: code cell {i} stores one {out['name']} stream as several outputs; "
+                "run `make notebooks`, which merges them"
+            )
+            text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
+            assert not re.search(r"\r[^\n]", text), (
+                f"{path.name}: code cell {i} stored text that a carriage return draws over; "
+                "run `make notebooks`, which keeps only the last drawing of each line"
+            )
