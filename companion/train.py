@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -371,6 +372,7 @@ def train(
             history.stopped_early = _time_up(config, step, time.perf_counter() - start)
             if history.stopped_early:
                 break
+    sys.stderr.flush()  # the bar's last newline, before whatever the caller prints (Jupyter buffers it)
     if eval_batches is not None and history.eval_steps[-1:] != [step]:
         run_eval()
     if checkpoint and not _due(step, config.checkpoint_every):

@@ -330,6 +330,10 @@ def test_progress_bars_are_stored_as_shown(path):
                 "run `make notebooks`, which merges them"
             )
             text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
+            assert text.strip(), (
+                f"{path.name}: code cell {i} stored an empty {out['name']} output (a blank box in "
+                "the book): a stream flushed after the cell's other output, e.g. a bar's last newline"
+            )
             assert not re.search(r"\r[^\n]", text), (
                 f"{path.name}: code cell {i} stored text that a carriage return draws over; "
                 "run `make notebooks`, which keeps only the last drawing of each line"
