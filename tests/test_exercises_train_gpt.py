@@ -15,34 +15,38 @@ from companion.ngram import ngram_cross_entropy
 # --- ngram_cross_entropy ---------------------------------------------------------------------------
 
 
-def ngram_dense(train, val, vocab_size, n, alpha):
-    """A learner's loop over the counts table: correct, and written differently from companion's."""
+def _counts(train, vocab_size, n):
+    """The n-gram counts table ``(V,) * n``, filled by a loop over the training windows."""
     counts = torch.zeros((vocab_size,) * n, dtype=torch.float64)
     for i in range(len(train) - n + 1):
         counts[tuple(train[i : i + n].tolist())] += 1
-    probs = (counts + alpha) / (counts.sum(-1, keepdim=True) + alpha * vocab_size)
+    return counts
+
+
+def _mean_nll(probs, val, n):
     nll = [-math.log(probs[tuple(val[i - n + 1 : i + 1].tolist())]) for i in range(n - 1, len(val))]
     return sum(nll) / len(nll)
+
+
+def ngram_dense(train, val, vocab_size, n, alpha):
+    """A learner's loop over the counts table: correct, and written differently from companion's."""
+    counts = _counts(train, vocab_size, n)
+    probs = (counts + alpha) / (counts.sum(-1, keepdim=True) + alpha * vocab_size)
+    return _mean_nll(probs, val, n)
 
 
 def ngram_unsmoothed_denominator(train, val, vocab_size, n, alpha):
     """Adds alpha to the counts but forgets alpha * V in the denominator: not a distribution."""
-    counts = torch.zeros((vocab_size,) * n, dtype=torch.float64)
-    for i in range(len(train) - n + 1):
-        counts[tuple(train[i : i + n].tolist())] += 1
+    counts = _counts(train, vocab_size, n)
     probs = (counts + alpha) / (counts.sum(-1, keepdim=True) + alpha)
-    nll = [-math.log(probs[tuple(val[i - n + 1 : i + 1].tolist())]) for i in range(n - 1, len(val))]
-    return sum(nll) / len(nll)
+    return _mean_nll(probs, val, n)
 
 
 def ngram_context_after(train, val, vocab_size, n, alpha):
     """Normalises over the context instead of the next token (the wrong axis)."""
-    counts = torch.zeros((vocab_size,) * n, dtype=torch.float64)
-    for i in range(len(train) - n + 1):
-        counts[tuple(train[i : i + n].tolist())] += 1
+    counts = _counts(train, vocab_size, n)
     probs = (counts + alpha) / (counts.sum(0, keepdim=True) + alpha * vocab_size)
-    nll = [-math.log(probs[tuple(val[i - n + 1 : i + 1].tolist())]) for i in range(n - 1, len(val))]
-    return sum(nll) / len(nll)
+    return _mean_nll(probs, val, n)
 
 
 # --- next_token_probs -------------------------------------------------------------------------------
