@@ -176,11 +176,27 @@ class Model(nn.Module):
 
 
 def init_weights(module: nn.Module) -> None:
-    """GPT-2/BERT initialisation: N(0, 0.02) for linear and embedding weights, zero biases."""
+    """BERT's initialisation (GPT-2's before its residual scaling, see :class:`GPT`): N(0, 0.02²)
+    for linear and embedding weights, zero biases."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
     if isinstance(module, nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
+
+
+def scale_residual_projections(encoder: nn.Module, n_layers: int) -> None:
+    """GPT-2's residual scaling (Radford et al. 2019, §2.3): re-draw the weight of each projection
+    that writes into the residual stream (attention's ``out_proj``, the FFN's ``linear2``) from
+    N(0, (0.02 / √(2 n_layers))²).
+
+    A pre-LN stack adds 2 n_layers such outputs to the stream; with independent terms its variance
+    grows with their number, and the factor 1/√(2 n_layers) keeps the sum's initial size
+    independent of depth (nanoGPT does the same).
+    """
+    std = 0.02 / math.sqrt(2 * n_layers)
+    for name, p in encoder.named_parameters():
+        if name.endswith(("self_attn.out_proj.weight", "ffn.linear2.weight")):
+            nn.init.normal_(p, mean=0.0, std=std)
 
 
 def check_ids(ids: Tensor, vocab_size: int, name: str = "ids") -> None:
@@ -420,6 +436,7 @@ class GPT(Model):
         self.transformer = Encoder(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(init_weights)
+        scale_residual_projections(self.transformer, config.n_layers)
         if config.tie_weights:
             self.lm_head.weight = self.transformer.embed.token.weight
 

@@ -30,11 +30,10 @@ PROFILE_ENV = "COMPANION_PROFILE"
 
 @dataclass(frozen=True)
 class Profile:
-    """A run profile: its name, where it is meant to run, and its time budget per training cell."""
+    """A run profile: its name and where it is meant to run (the budgets are in the table above)."""
 
     name: str
     where: str
-    budget_s: float
 
     def pick(self, *, ci: T, cpu: T, gpu: T) -> T:
         """Return the value given for this profile, e.g. ``steps = p.pick(ci=50, cpu=2000, gpu=5000)``."""
@@ -42,9 +41,9 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", "make test on 2 CPU cores", budget_s=20.0),
-    "cpu": Profile("cpu", "a laptop CPU", budget_s=180.0),
-    "gpu": Profile("gpu", "a Colab T4 or better", budget_s=300.0),
+    "ci": Profile("ci", "make test on 2 CPU cores"),
+    "cpu": Profile("cpu", "a laptop CPU"),
+    "gpu": Profile("gpu", "a Colab T4 or better"),
 }
 
 
@@ -95,6 +94,6 @@ def describe() -> str:
             f"python {platform.python_version()}, torch {torch.__version__}, "
             f"companion {companion.__version__}",
             f"device: {dev.type} ({name})",
-            f"profile: {p.name} ({p.where}, about {p.budget_s:.0f} s per training cell)",
+            f"profile: {p.name} ({p.where})",
         ]
     )

@@ -74,7 +74,8 @@ class TrainConfig:
         checkpoint_every: also write it every this many steps (it is always written at the end).
         seed: seeds Python, NumPy, torch and the batch generator at the start of a fresh run.
         max_seconds: wall-clock budget of one call; when spent, stop early and say so.
-        progress: show a tqdm bar with the loss and the learning rate.
+        progress: show a tqdm bar with the last batch's loss and the learning rate while training;
+            it is erased when training ends.
     """
 
     max_steps: int = 200
@@ -349,7 +350,11 @@ def train(
 
     model.train()
     start, elapsed_before = time.perf_counter(), history.elapsed_s
-    bar = tqdm(total=config.max_steps, initial=step, desc="train", disable=not config.progress)
+    # leave=False: the bar shows progress while training and is erased at the end, so what stays
+    # under a notebook cell is what the caller prints (evaluated numbers), not one batch's loss.
+    bar = tqdm(
+        total=config.max_steps, initial=step, desc="train", leave=False, disable=not config.progress
+    )
     with bar:
         while step < config.max_steps:
             step += 1
@@ -372,7 +377,7 @@ def train(
             history.stopped_early = _time_up(config, step, time.perf_counter() - start)
             if history.stopped_early:
                 break
-    sys.stderr.flush()  # the bar's last newline, before whatever the caller prints (Jupyter buffers it)
+    sys.stderr.flush()  # the bar's erasure, before whatever the caller prints (Jupyter buffers it)
     if eval_batches is not None and history.eval_steps[-1:] != [step]:
         run_eval()
     if checkpoint and not _due(step, config.checkpoint_every):

@@ -60,7 +60,7 @@ def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
 
 def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
     """Store each cell's streams as a reader saw them: one output per run of a stream, and of each
-    line only what is left after its last ``\\r``.
+    line only what is left after its last ``\\r``; a stream left blank (an erased bar) is dropped.
 
     tqdm redraws its bar with ``\\r``, one message per redraw; Jupyter shows the last drawing, but
     the kernel's messages are stored one output each (a 2,000-step bar is thousands of lines once
@@ -83,7 +83,8 @@ def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
             if output.output_type == "stream":
                 output.text = OVERWRITTEN.sub("", output.text).replace("\r\n", "\n")
         if "outputs" in cell:
-            cell.outputs = outputs
+            # a bar erased at its end (tqdm's leave=False) leaves only blanks: an empty box in the book
+            cell.outputs = [o for o in outputs if o.output_type != "stream" or o.text.strip()]
 
 
 def execute(path: Path, timeout: int) -> None:

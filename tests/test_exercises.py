@@ -16,6 +16,7 @@ import test_exercises_seq2seq
 import test_exercises_train_gpt
 import torch
 import torch.nn.functional as F
+from IPython.core.formatters import DisplayFormatter
 
 from companion import exercises as ex
 from companion.attention import causal_mask, padding_mask, scaled_dot_product_attention
@@ -312,6 +313,15 @@ def test_messages_never_show_expected_values():
     assert "tensor(" not in text and "[" not in text
     assert re.search(r"max error \d\.\de[-+]\d\d > 1e-06", text)
     assert str(score).splitlines()[0] == f"ex-attention-implement: {score.passed}/8 cases passed"
+
+
+def test_a_checkers_report_is_shown_once_in_a_notebook(capsys):
+    """The checker prints its report; the Score it returns displays as nothing in IPython, so a
+    cell ending in ``check_...(fn)`` does not repeat the report under it."""
+    score = ex.check_attention(attention)
+    assert capsys.readouterr().out.strip() == str(score)
+    assert DisplayFormatter().format(score) == ({}, {})
+    assert repr(score) == "Score('ex-attention-implement', passed=8, total=8)"
 
 
 def test_checker_leaves_the_global_rng_alone():

@@ -202,6 +202,22 @@ def test_encoder_decoder_scales_token_embeddings_by_sqrt_d_model():
     assert gpt.transformer.embed.scale == 1.0
 
 
+@pytest.mark.parametrize("n_layers", [1, 6])
+def test_gpt_scales_residual_projections_like_gpt2_and_bert_does_not(n_layers):
+    """GPT-2 §2.3: the projections into the residual stream start at std 0.02 / sqrt(2 L); every
+    other weight (and every BERT weight) at std 0.02."""
+    torch.manual_seed(0)
+    config = dict(vocab_size=50, d_model=256, n_heads=4, n_layers=n_layers, max_len=16)
+    gpt, bert = GPT(GPTConfig(**config)), BERT(BERTConfig(**config))
+    residual = ("self_attn.out_proj.weight", "ffn.linear2.weight")
+    for name, p in gpt.named_parameters():
+        if p.ndim == 2 and "position" not in name:
+            want = 0.02 / (2 * n_layers) ** 0.5 if name.endswith(residual) else 0.02
+            assert abs(p.std().item() / want - 1) < 0.05, name
+    stds = [p.std().item() for n, p in bert.named_parameters() if n.endswith(residual)]
+    assert len(stds) == 2 * n_layers and all(abs(s / 0.02 - 1) < 0.05 for s in stds)
+
+
 @pytest.mark.parametrize("tie_weights", [True, False])
 @pytest.mark.parametrize("n_layers,d_model,max_len,vocab", [(4, 128, 64, 65), (2, 64, 128, 500)])
 def test_flops_per_token_matches_torch_flop_counter(tie_weights, n_layers, d_model, max_len, vocab):

@@ -1,8 +1,10 @@
 """The training loop: it learns, it is reproducible, it resumes exactly, it stops on NaN."""
 
 import copy
+import functools
 import json
 import math
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -11,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
+from tqdm import tqdm
 
 from companion.checkpoint import load_model, read_metadata
 from companion.data import TokenBatches, split
@@ -372,10 +375,16 @@ def test_a_checkpoint_is_written_at_the_end(tmp_path):
     assert meta["step"] == 7 and meta["history"]["train_loss"] == history.train_loss
 
 
-def test_progress_bar_shows_loss_and_lr(capsys):
+def test_progress_bar_shows_loss_and_lr_then_is_erased(capsys, monkeypatch):
+    # mininterval=0: draw at every step (by default tqdm draws at most every 0.1 s)
+    train_module = sys.modules[
+        train.__module__
+    ]  # companion.train, the module (the package exports the function)
+    monkeypatch.setattr(train_module, "tqdm", functools.partial(tqdm, mininterval=0))
     train(bigram(), lm_loss, TRAIN, quick(max_steps=3, warmup_steps=1, progress=True))
     err = capsys.readouterr().err
     assert "3/3" in err and "loss=" in err and "lr=" in err
+    assert err.rsplit("\r", 2)[-2].strip() == ""  # the last drawing is blank: the bar is gone
 
 
 def test_history_round_trips_through_json():

@@ -31,8 +31,9 @@ SEED = 20240  # every checker draws its cases from this seed (plus the case numb
 class Score:
     """The result of one checker: how many hidden cases passed, with one message per case.
 
-    ``str(score)`` is the report the checker prints; ``repr`` is one line (what a notebook shows
-    under a cell ending in ``check_...(fn)``, after the printed report)."""
+    ``str(score)`` is the report the checker prints; ``repr`` is one line. A notebook cell ending
+    in ``check_...(fn)`` shows only the printed report: the returned score displays as nothing
+    (``_ipython_display_``), since it would repeat it; ``print(score)`` shows it again."""
 
     exercise: str
     passed: int
@@ -45,6 +46,9 @@ class Score:
 
     def __repr__(self) -> str:
         return f"Score({self.exercise!r}, passed={self.passed}, total={self.total})"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing: the checker that returned this score has printed its report."""
 
     def __str__(self) -> str:
         lines = [f"{self.exercise}: {self.passed}/{self.total} cases passed"]
