@@ -159,23 +159,33 @@ def _history_field(history: Any, name: str) -> np.ndarray:
     return np.asarray(getattr(history, name), dtype=float)
 
 
-def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean of ``window`` points: ``out[i] = mean(x[i : i + window])``, length ``n - window + 1``."""
+def _centred_average(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over an odd ``window = 2h + 1``: ``out[j] = mean(x[j : j + window])``
+    belongs to the middle point ``x[j + h]``; length ``n - window + 1``.
+
+    Plotting it at the window's *last* step instead (a trailing average) would draw, on a
+    falling loss, a curve that lags ``h`` steps behind the data and sits above it."""
     return np.convolve(x, np.ones(window) / window, mode="valid")
 
 
-def plot_history(history: Any, ax: Axes | None = None, log_y: bool = False) -> Figure:
+def plot_history(
+    history: Any, ax: Axes | None = None, log_y: bool = False, show_lr: bool = False
+) -> Figure:
     """Loss curves of a training run: cross-entropy in nats per token against the optimizer step.
 
     Draws, in this order (``ax.lines[0..2]``): the training loss at every step as a thin line;
-    its moving average over ``max(1, n // 20)`` steps (plotted at the window's last step);
-    the evaluation loss as markers (when there is any).
+    its centred moving average over an odd window of about ``n / 20`` steps, each mean drawn at
+    the middle step of its window (so the smooth curve does not lag the raw one); the evaluation
+    loss as markers (when there is any). With ``show_lr`` the learning rate of each step is drawn
+    on a second y axis at the right (``fig.axes[1]``), dashed.
 
     Args:
         history: a :class:`companion.train.History`, or any object or dict with ``steps``,
-            ``train_loss``, ``eval_steps`` and ``eval_loss`` (lists of equal length in pairs).
+            ``train_loss``, ``eval_steps`` and ``eval_loss`` (lists of equal length in pairs),
+            and ``lr`` (one per step) for ``show_lr``.
         ax: axes to draw on (default: a new figure).
         log_y: a logarithmic loss axis.
+        show_lr: also draw the learning-rate schedule, on a twin axis.
 
     Returns:
         The figure.
@@ -186,13 +196,26 @@ def plot_history(history: Any, ax: Axes | None = None, log_y: bool = False) -> F
             raise ValueError(f"history {names}: {len(xs)} steps but {len(ys)} losses")
     if not len(train) and not len(eval_loss):
         raise ValueError("history holds no losses; train for at least one step first")
+    lr = _history_field(history, "lr") if show_lr else None
+    if lr is not None and len(lr) != len(steps):
+        raise ValueError(
+            f"history lr: {len(lr)} learning rates but {len(steps)} steps; show_lr needs one "
+            "per step (companion.train.History records them)"
+        )
 
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(layout="constrained")
     if len(train):
-        window = max(1, len(train) // 20)
+        half = len(train) // 40  # window 2 * half + 1, about n / 20
+        window = 2 * half + 1
         ax.plot(steps, train, lw=0.8, alpha=0.4, color="C0", label="train")
-        smooth = _moving_average(train, window)
-        ax.plot(steps[window - 1 :], smooth, lw=1.8, color="C0", label=f"train (mean of {window})")
+        smooth = _centred_average(train, window)
+        ax.plot(
+            steps[half : len(steps) - half],
+            smooth,
+            lw=1.8,
+            color="C0",
+            label=f"train (centred mean of {window})",
+        )
     if len(eval_loss):
         ax.plot(eval_steps, eval_loss, "o", color="C1", label="eval")
     ax.set_xlabel("step")
@@ -201,6 +224,12 @@ def plot_history(history: Any, ax: Axes | None = None, log_y: bool = False) -> F
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
+    if lr is not None:
+        right = ax.twinx()
+        right.plot(steps, lr, ls="--", lw=1.0, color="C2", label="learning rate")
+        right.set_ylabel("learning rate", color="C2")
+        right.tick_params(axis="y", colors="C2")
+        right.set_ylim(bottom=0)
     return fig
 
 

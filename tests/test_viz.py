@@ -126,17 +126,65 @@ def test_plot_history_draws_train_smoothed_and_eval(history):
     train, smooth, evals = ax.lines
     np.testing.assert_array_equal(train.get_xdata(), HISTORY.steps)
     np.testing.assert_allclose(train.get_ydata(), HISTORY.train_loss)
-    # window = 40 // 20 = 2: the mean of each step and the one before it
-    np.testing.assert_array_equal(smooth.get_xdata(), HISTORY.steps[1:])
-    expected = [
-        (a + b) / 2 for a, b in zip(HISTORY.train_loss, HISTORY.train_loss[1:], strict=False)
-    ]
+    # 40 steps: window 2 * (40 // 40) + 1 = 3, each mean drawn at the middle of its three steps
+    np.testing.assert_array_equal(smooth.get_xdata(), HISTORY.steps[1:-1])
+    loss = HISTORY.train_loss
+    expected = [(a + b + c) / 3 for a, b, c in zip(loss, loss[1:], loss[2:], strict=False)]
     np.testing.assert_allclose(smooth.get_ydata(), expected)
     np.testing.assert_array_equal(evals.get_xdata(), HISTORY.eval_steps)
     np.testing.assert_allclose(evals.get_ydata(), HISTORY.eval_loss)
     assert evals.get_linestyle() == "None" and evals.get_marker() == "o"
     assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss (nats/token)"
     assert ax.get_yscale() == "log"
+    assert len(fig.axes) == 1  # no learning-rate axis unless asked
+
+
+def test_smoothed_curve_does_not_lag_a_falling_loss():
+    """On a loss that falls in a straight line the centred mean equals the loss at the step it
+    is drawn at; a trailing mean drawn at its window's last step would sit above it (by the
+    slope times half the window: 0.01 * 50 = 0.5 nats here)."""
+    steps = np.arange(1, 2001)
+    loss = 4.0 - 0.01 * steps / 10  # 4.0 falling to 2.0
+    fig = plot_history({"steps": steps, "train_loss": loss, "eval_steps": [], "eval_loss": []})
+    _, smooth = fig.axes[0].lines
+    x, y = smooth.get_xdata(), smooth.get_ydata()
+    assert len(x) == len(y) == 2000 - 100  # window 101: 50 steps lost at each end
+    np.testing.assert_allclose(y, np.interp(x, steps, loss), atol=1e-9)
+    # and it draws exactly where the data is: first point at step 51, the mean of steps 1..101
+    assert x[0] == 51 and y[0] == pytest.approx(loss[:101].mean())
+
+
+def test_noise_is_smoothed_around_the_trend():
+    g = np.random.default_rng(0)
+    steps = np.arange(1, 1001)
+    trend = 3.0 * np.exp(-steps / 300) + 1.5
+    noisy = trend + g.normal(0, 0.2, size=steps.shape)
+    fig = plot_history({"steps": steps, "train_loss": noisy, "eval_steps": [], "eval_loss": []})
+    _, smooth = fig.axes[0].lines
+    at = np.interp(smooth.get_xdata(), steps, trend)
+    # noise sd 0.2 averaged over 51 steps: about 0.03; the curvature bias is far smaller
+    assert np.abs(smooth.get_ydata() - at).max() < 0.15
+    assert np.abs(smooth.get_ydata() - at).mean() < 0.04
+
+
+def test_plot_history_shows_the_learning_rate_on_a_twin_axis():
+    lr = [1e-3 * min(1.0, s / 4) for s in HISTORY.steps]
+    history = HISTORY.to_dict() | {"lr": lr}
+    fig = plot_history(history, show_lr=True)
+    assert len(fig.axes) == 2
+    right = fig.axes[1]
+    (line,) = right.lines
+    np.testing.assert_array_equal(line.get_xdata(), HISTORY.steps)
+    np.testing.assert_allclose(line.get_ydata(), lr)
+    assert right.get_ylabel() == "learning rate" and right.get_ylim()[0] == 0
+    assert len(fig.axes[0].lines) == 3  # the loss axes is unchanged
+
+
+def test_show_lr_needs_one_rate_per_step():
+    with pytest.raises(ValueError, match=r"2 learning rates but 40 steps"):
+        plot_history(HISTORY.to_dict() | {"lr": [1e-3, 1e-3]}, show_lr=True)
+    with pytest.raises(ValueError, match=r"no key 'lr'"):
+        plot_history({k: v for k, v in HISTORY.to_dict().items() if k != "lr"}, show_lr=True)
 
 
 def test_plot_history_without_evaluation_draws_train_only():
