@@ -88,4 +88,5 @@ OTHER_EXERCISES = {
     "ex-attention-by-hand": ("Attention by hand", "easy"),
     "ex-attention-temperature": ("Temperature: predict, then measure", "easy"),
     "ex-attention-bert": ("The attention parameters of BERT-base", "easy"),
+    "ex-attention-cost": ("Where the quadratic term takes over", "medium"),
 }
