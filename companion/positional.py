@@ -52,7 +52,12 @@ def sinusoidal_encoding(max_len: int, d_model: int) -> Tensor:
 
 
 class SinusoidalPositionalEncoding(nn.Module):
-    """Adds the fixed sinusoidal encodings to token embeddings: ``x + PE[offset : offset + seq]``."""
+    """Adds the fixed sinusoidal encodings to token embeddings: ``x + PE[offset : offset + seq]``.
+
+    The formula covers any position, but a model trained on sequences of length L has never seen
+    the encodings of positions past L and does not, in general, work there (Press et al. 2022;
+    chapter 21, §2.7, measures it): ``max_len`` bounds the table, not what was learnt.
+    """
 
     def __init__(self, d_model: int, max_len: int) -> None:
         super().__init__()
