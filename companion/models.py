@@ -71,7 +71,9 @@ class TransformerConfig:
         type_vocab_size: number of segment (token type) embeddings; 0 for none.
         embed_norm: LayerNorm on the summed embeddings (BERT).
         scale_embeddings: multiply token embeddings by sqrt(d_model) before adding positions
-            (Vaswani et al. 2017, §3.4), so that they are not drowned by the unit-size sinusoids.
+            (Vaswani et al. 2017, §3.4, which gives no reason). With this N(0, 0.02²) init the
+            scaled token part still has RMS 0.02·sqrt(d_model) (0.45 at 512) against the
+            sinusoids' 0.71: chapter 30 measures it.
     """
 
     vocab_size: int = 256
