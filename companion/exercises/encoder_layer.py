@@ -141,4 +141,5 @@ OTHER_EXERCISES = {
     "ex-encoder-layer-ln-by-hand": ("LayerNorm by hand", "easy"),
     "ex-encoder-layer-depth": ("How the gap grows with depth", "hard"),
     "ex-encoder-layer-init": ("Initialisation matters", "medium"),
+    "ex-encoder-layer-warmup-longer": ("Stuck or slow?", "medium"),
 }
