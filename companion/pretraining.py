@@ -2,16 +2,17 @@
 
 Pre-training is self-supervised (自监督): the labels come from the text itself (Devlin et al. 2019).
 
-- **Masked language modelling** (MLM, 掩码语言模型): select 15% of the tokens, replace 80% of the
+- **Masked language modelling** (MLM, 掩码语言建模): select 15% of the tokens, replace 80% of the
   selected ones by ``[MASK]``, 10% by a random token and leave 10% unchanged (:func:`mask_tokens`),
   then predict the original token at the selected positions only, from the corrupted sequence
   ``x~`` (:func:`masked_lm_loss`)::
 
       L_MLM = -1/|M| * sum_{i in M} log P(x_i | x~)
 
-- **Next-sentence prediction** (NSP, 下一句预测): is segment B the one that follows segment A in
-  the corpus (label 0) or a random one (label 1)? (:func:`nsp_pairs`; BERT's loss is the unweighted
-  sum ``L_MLM + L_NSP``, :func:`mlm_nsp_loss`.)
+- **Next-sentence prediction** (NSP, 下一句预测): is segment B the text that follows segment A in
+  the same document (label 0, "IsNext") or text from another document (label 1, "NotNext")?
+  (:class:`PretrainingBatches` builds the pairs from whole sentences, :func:`nsp_pairs` draws
+  them; BERT's loss is the unweighted sum ``L_MLM + L_NSP``, :func:`mlm_nsp_loss`.)
 
 Fine-tuning (微调) then trains the encoder and a new classification head on labelled examples
 (:class:`ClassificationBatches`, :func:`classification_loss`, :func:`accuracy`).
@@ -157,28 +158,46 @@ def mask_tokens(
 
 
 def nsp_pairs(
-    n_segments: int, batch_size: int, generator: torch.Generator, random_prob: float = 0.5
+    cut_document: Tensor, batch_size: int, generator: torch.Generator, random_prob: float = 0.5
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Pairs of segment indices for next-sentence prediction.
+    """Pairs of cuts for next-sentence prediction, BERT's way (Devlin et al. 2019, §3.1, App. A.2).
 
-    A is drawn uniformly from ``0 .. n_segments - 2``; B is A's successor ``a + 1`` (label 0,
-    "IsNext") or, with probability ``random_prob``, a segment drawn uniformly from all the others
-    (label 1, "NotNext"; BERT draws it from another document). With ``random_prob=0``, B always
-    follows A: contiguous text, as in RoBERTa's MLM-only pre-training.
+    A *cut* is a place between two sentences of one document: A ends there, and the true B starts
+    there. ``cut_document[c]`` is the document of cut ``c``, and the cuts of a document are
+    consecutive (sorted by document). For each example a cut ``a`` is drawn uniformly; B is the
+    continuation at the same cut (``b = a``, label 0, "IsNext") or, with probability
+    ``random_prob``, the continuation at a cut ``b`` drawn uniformly from the *other* documents
+    (label 1, "NotNext"). Either way B is the text after a random cut of a random document, so B
+    alone (or A alone) says nothing about the label: only whether they belong together does.
 
     Returns:
-        ``a (batch,)``, ``b (batch,)`` int64 indices and ``labels (batch,)`` int64, with
-        ``labels == (b != a + 1)`` exactly.
+        ``a (batch,)``, ``b (batch,)`` int64 cut indices and ``labels (batch,)`` int64, with
+        ``labels == (cut_document[b] != cut_document[a])`` exactly.
     """
     check_positive_int("batch_size", batch_size)
     _check_probability("random_prob", random_prob)
-    if not isinstance(n_segments, int) or n_segments < 3:
-        raise ValueError(f"n_segments={n_segments!r} must be an int >= 3 (a pair and another)")
-    a = torch.randint(n_segments - 1, (batch_size,), generator=generator)  # (batch,)
+    cut_document = as_token_tensor(cut_document, "cut_document")
+    if len(cut_document) > 1 and (cut_document.diff() < 0).any():
+        raise ValueError(
+            "cut_document must be non-decreasing (the cuts of a document consecutive); "
+            "sort the cuts by document"
+        )
+    docs, counts = cut_document.unique_consecutive(return_counts=True)
+    if len(docs) < 2:
+        raise ValueError(
+            f"cut_document holds {len(docs)} document(s); NSP needs at least 2, so that a random "
+            "B can come from another document"
+        )
+    first = torch.cumsum(counts, 0) - counts  # (n_docs,) index of each document's first cut
+    doc = torch.repeat_interleave(torch.arange(len(docs)), counts)  # (n_cuts,) 0 .. n_docs - 1
+    n_cuts = len(cut_document)
+    a = torch.randint(n_cuts, (batch_size,), generator=generator)  # (batch,)
     is_random = torch.rand(batch_size, generator=generator) < random_prob  # (batch,)
-    other = torch.randint(n_segments - 1, (batch_size,), generator=generator)  # skip a + 1:
-    other = other + (other >= a + 1).long()  # uniform over the n_segments - 1 others
-    b = torch.where(is_random, other, a + 1)
+    own_first, own_count = first[doc[a]], counts[doc[a]]  # (batch,) the cuts of a's document
+    u = torch.rand(batch_size, generator=generator, dtype=torch.float64)  # (batch,)
+    other = (u * (n_cuts - own_count)).long().clamp(max=n_cuts - own_count - 1)  # uniform over
+    other = other + own_count * (other >= own_first).long()  # the other documents' cuts
+    b = torch.where(is_random, other, a)
     return a, b, is_random.long()
 
 
@@ -187,11 +206,11 @@ class BERTBatch:
     """One pre-training batch.
 
     Attributes:
-        ids: ``(batch, seq)`` the corrupted input ``[CLS] A [SEP] B [SEP]``.
-        token_type_ids: ``(batch, seq)`` 0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``.
+        ids: ``(batch, seq)`` the corrupted input ``[CLS] A [SEP] B [SEP] [PAD]...``.
+        token_type_ids: ``(batch, seq)`` 1 for ``B [SEP]``, 0 elsewhere (``[CLS] A [SEP]``, padding).
         mlm_labels: ``(batch, seq)`` the original token at selected positions, -100 elsewhere.
-        nsp_labels: ``(batch,)`` 0 if B follows A, 1 if B is random.
-        mask: ``(batch, 1, seq)`` bool, True = may attend; ``None``: no padding.
+        nsp_labels: ``(batch,)`` 0 if B follows A in its document, 1 if B is from another one.
+        mask: ``(batch, 1, seq)`` bool, True = a real token (may attend); ``None``: no padding.
     """
 
     ids: Tensor
@@ -202,17 +221,33 @@ class BERTBatch:
 
 
 class PretrainingBatches:
-    """Pre-training batches from one token stream: ``batches(generator) -> BERTBatch``.
+    """Pre-training batches from documents: ``batches(generator) -> BERTBatch``.
 
-    The stream is cut into consecutive segments of ``segment_len`` tokens; each example is
-    ``[CLS] A [SEP] B [SEP]`` (``2 * segment_len + 3`` tokens, no padding) with the pair from
-    :func:`nsp_pairs` (``nsp_random_prob=0.5`` for BERT's NSP, ``0`` for contiguous text), then
-    corrupted by :func:`mask_tokens`.
+    Each example is ``[CLS] A [SEP] B [SEP]`` padded with ``[PAD]`` to ``2 * segment_len + 3``
+    tokens, built from whole sentences as in BERT (Devlin et al. 2019, §3.1 and App. A.2):
+
+    - a *cut* between two sentences of a document is drawn; A is the sentences just before it,
+      as many as fit in ``segment_len`` tokens (at least one, cut to its last ``segment_len``
+      tokens if longer);
+    - B is the sentences just after it, as many as fit (at least one, cut to its first
+      ``segment_len``), or, with probability ``nsp_random_prob``, those after a random cut of
+      another document (:func:`nsp_pairs`). ``nsp_random_prob=0`` gives contiguous text only;
+    - the pair is then corrupted by :func:`mask_tokens` (padding and specials are never selected).
+
+    Args:
+        documents: documents, each a sequence of sentences, each a sequence of token ids;
+            documents of one sentence have no cut and are skipped.
+        specials: the special ids of the vocabulary.
+        batch_size: examples per batch.
+        segment_len: the most tokens of A, and of B.
+        nsp_random_prob: probability that B comes from another document (BERT: 0.5).
+        select_prob: MLM selection rate (BERT: 0.15).
+        device: where the batch is placed; ``None`` keeps the CPU.
     """
 
     def __init__(
         self,
-        tokens: Tensor | Sequence[int],
+        documents: Sequence[Sequence[Sequence[int]]],
         specials: Specials,
         batch_size: int,
         segment_len: int,
@@ -224,34 +259,70 @@ class PretrainingBatches:
         check_positive_int("segment_len", segment_len)
         _check_probability("nsp_random_prob", nsp_random_prob)
         _check_probability("select_prob", select_prob)
-        tokens = as_token_tensor(tokens)
-        n = len(tokens) // segment_len
-        if n < 3:
-            raise ValueError(
-                f"tokens has {len(tokens)} tokens, fewer than 3 segments of segment_len="
-                f"{segment_len}; use a longer corpus or a smaller segment_len"
+        if isinstance(documents, Tensor | str) or not all(
+            isinstance(doc, Sequence) and not isinstance(doc, str) for doc in documents
+        ):
+            raise TypeError(
+                "documents must be a list of documents, each a list of sentences of token ids, "
+                "not one token stream; pass [[tokenizer.encode(s) for s in doc] for doc in docs]"
             )
-        self.segments = rearrange(tokens[: n * segment_len], "(n l) -> n l", l=segment_len)
-        self.specials, self.batch_size = specials, batch_size
+        befores, afters, cut_document = [], [], []
+        for d, doc in enumerate(documents):
+            if not all(isinstance(s, Tensor | Sequence) and not isinstance(s, str) for s in doc):
+                raise TypeError(
+                    f"document {d} is not a list of sentences of int token ids; pass "
+                    "[[tokenizer.encode(s) for s in doc] for doc in docs]"
+                )
+            sentences = [s.tolist() if isinstance(s, Tensor) else list(s) for s in doc]
+            if not all(isinstance(t, int) for s in sentences for t in s):
+                raise TypeError(
+                    f"document {d} is not a list of sentences of int token ids; pass "
+                    "[[tokenizer.encode(s) for s in doc] for doc in docs]"
+                )
+            if any(len(s) == 0 for s in sentences):
+                raise ValueError(f"document {d} has an empty sentence; drop it first")
+            for k in range(1, len(sentences)):
+                befores.append(_segment(sentences[:k], segment_len, last=True))
+                afters.append(_segment(sentences[k:], segment_len, last=False))
+                cut_document.append(d)
+        if len(set(cut_document)) < 2:
+            raise ValueError(
+                f"documents give {len(set(cut_document))} document(s) of two or more sentences; "
+                "NSP pairs need at least 2 (a random B comes from another document)"
+            )
+        self.a_ids, self.a_len = _pad_rows(befores, segment_len)  # (n_cuts, L), (n_cuts,)
+        self.b_ids, self.b_len = _pad_rows(afters, segment_len)
+        self.cut_document = torch.tensor(cut_document)  # (n_cuts,)
+        self.specials, self.batch_size, self.segment_len = specials, batch_size, segment_len
         self.nsp_random_prob, self.select_prob = nsp_random_prob, select_prob
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        half = torch.zeros(segment_len + 2, dtype=torch.long)  # [CLS] A [SEP]
-        self.token_type_ids = torch.cat([half, torch.ones(segment_len + 1, dtype=torch.long)])
 
     @property
     def seq_len(self) -> int:
-        return len(self.token_type_ids)
+        return 2 * self.segment_len + 3
+
+    def __len__(self) -> int:
+        """The number of cuts: distinct (A, true B) pairs."""
+        return len(self.cut_document)
 
     def __call__(self, generator: torch.Generator) -> BERTBatch:
-        s, batch = self.specials, self.batch_size
-        a, b, nsp_labels = nsp_pairs(len(self.segments), batch, generator, self.nsp_random_prob)
-
-        def column(token_id: int) -> Tensor:
-            return torch.full((batch, 1), token_id, dtype=torch.long)
-
-        ids = torch.cat(
-            [column(s.cls), self.segments[a], column(s.sep), self.segments[b], column(s.sep)], 1
-        )  # (batch, 2 * segment_len + 3)
+        s = self.specials
+        a, b, nsp_labels = nsp_pairs(
+            self.cut_document, self.batch_size, generator, self.nsp_random_prob
+        )
+        la, lb = self.a_len[a, None], self.b_len[b, None]  # (batch, 1) each
+        t = torch.arange(self.seq_len)[None, :]  # (1, seq) positions
+        in_a, in_b = (t >= 1) & (t <= la), (t >= la + 2) & (t < la + 2 + lb)
+        a_tok = self.a_ids[a].gather(1, (t - 1).clamp(0, self.segment_len - 1).expand_as(in_a))
+        b_tok = self.b_ids[b].gather(1, (t - la - 2).clamp(0, self.segment_len - 1))
+        ids = torch.full(in_a.shape, s.pad, dtype=torch.long)  # (batch, seq)
+        ids = torch.where(t == 0, s.cls, ids)
+        ids = torch.where(in_a, a_tok, ids)
+        ids = torch.where((t == la + 1) | (t == la + lb + 2), s.sep, ids)
+        ids = torch.where(in_b, b_tok, ids)
+        length = la + lb + 3  # (batch, 1) real tokens: [CLS] A [SEP] B [SEP]
+        types = ((t >= la + 2) & (t < length)).long()  # 1 for B [SEP], 0 elsewhere
+        mask = rearrange(t < length, "b t -> b 1 t")  # (batch, 1, seq), True = real token
         corrupted, labels = mask_tokens(
             ids,
             generator,
@@ -260,8 +331,26 @@ class PretrainingBatches:
             special_ids=s.ids,
             select_prob=self.select_prob,
         )
-        types = self.token_type_ids.expand(batch, -1)  # (batch, seq)
-        return BERTBatch(*(t.to(self.device) for t in (corrupted, types, labels, nsp_labels)))
+        return BERTBatch(*(x.to(self.device) for x in (corrupted, types, labels, nsp_labels, mask)))
+
+
+def _segment(sentences: Sequence[list[int]], budget: int, last: bool) -> list[int]:
+    """Whole sentences, as many as fit in ``budget`` tokens: the last ones (``last=True``, A) or
+    the first ones (B), concatenated in order; at least one, cut to ``budget`` tokens."""
+    chosen, n = [], 0
+    for sentence in reversed(sentences) if last else sentences:
+        if chosen and n + len(sentence) > budget:
+            break
+        chosen.append(sentence)
+        n += len(sentence)
+    tokens = [t for sentence in (chosen[::-1] if last else chosen) for t in sentence]
+    return tokens[-budget:] if last else tokens[:budget]
+
+
+def _pad_rows(rows: list[list[int]], width: int) -> tuple[Tensor, Tensor]:
+    """``rows`` of at most ``width`` ids as ``ids (n, width)`` (0-padded) and ``lengths (n,)``."""
+    ids = torch.tensor([row + [0] * (width - len(row)) for row in rows], dtype=torch.long)
+    return ids.reshape(len(rows), width), torch.tensor([len(row) for row in rows])
 
 
 def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:

@@ -196,63 +196,104 @@ def test_masked_lm_loss_errors():
 
 
 def test_nsp_pairs_labels_are_exact_and_balanced():
-    a, b, labels = nsp_pairs(10, 20_000, gen(4))
-    assert torch.equal(labels, (b != a + 1).long())
-    assert a.min() >= 0 and a.max() <= 8 and b.min() >= 0 and b.max() <= 9
+    cut_document = torch.tensor([0, 0, 0, 1, 2, 2, 3, 3, 3, 3])  # 4 documents, 10 cuts
+    a, b, labels = nsp_pairs(cut_document, 20_000, gen(4))
+    assert torch.equal(labels, (cut_document[b] != cut_document[a]).long())
+    assert torch.equal(b[labels == 0], a[labels == 0])  # IsNext: the continuation at A's cut
     assert within(int(labels.sum()), 20_000, 0.5)
-    # a random B is uniform over the 9 segments other than a + 1 (a itself included)
-    others = b[labels == 1] - a[labels == 1]
-    assert (others != 1).all() and (others == 0).any()
-    a, b, labels = nsp_pairs(10, 1000, gen(4), random_prob=0.0)
-    assert torch.equal(b, a + 1) and (labels == 0).all()
+    # A is uniform over the 10 cuts; a random B is uniform over the cuts of the other documents
+    assert all(within(int((a == c).sum()), 20_000, 0.1) for c in range(10))
+    b0 = b[(labels == 1) & (cut_document[a] == 0)]  # A in document 0: B among cuts 3 .. 9
+    assert b0.min() == 3 and all(within(int((b0 == c).sum()), len(b0), 1 / 7) for c in range(3, 10))
+    a, b, labels = nsp_pairs(cut_document, 1000, gen(4), random_prob=0.0)
+    assert torch.equal(b, a) and (labels == 0).all()
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [((2, 4), "n_segments=2"), ((10, 0), "batch_size=0"), ((10, 4, 2.0), "random_prob=2.0")],
+    [
+        (([0, 0, 0], 4), "holds 1 document"),
+        (([0, 1], 0), "batch_size=0"),
+        (([0, 1], 4, 2.0), "random_prob=2.0"),
+        (([1, 0], 4), "non-decreasing"),
+    ],
 )
 def test_nsp_pairs_errors(args, message):
-    n, batch, *p = args
+    cuts, batch, *p = args
     with pytest.raises(ValueError, match=message):
-        nsp_pairs(n, batch, gen(), *p)
+        nsp_pairs(torch.tensor(cuts), batch, gen(), *p)
 
 
 SPECIALS = Specials(pad=PAD, cls=CLS, sep=SEP, mask=MASK, vocab_size=VOCAB)
 
 
-def test_pretraining_batches_layout():
-    tokens = torch.arange(40) % PAD  # 10 segments of 4 ordinary tokens
-    batches = PretrainingBatches(tokens, SPECIALS, batch_size=6, segment_len=4, select_prob=0.0)
+def numbered_documents(n_docs: int = 4, n_sentences: int = 4, length: int = 3) -> list:
+    """Document d, sentence k holds ``length`` copies of the id ``10 d + k``: a token tells where it
+    comes from."""
+    return [[[10 * d + k] * length for k in range(n_sentences)] for d in range(n_docs)]
+
+
+def segments(batch) -> list[tuple[list[int], list[int]]]:
+    """(A, B) of each row of an uncorrupted batch, read back from ``[CLS] A [SEP] B [SEP] [PAD]...``."""
+    out = []
+    for row, types, keep in zip(batch.ids, batch.token_type_ids, batch.mask[:, 0], strict=True):
+        real, types = row[keep].tolist(), types[keep].tolist()
+        assert real[0] == CLS and real[-1] == SEP and real.count(SEP) == 2
+        sep = real.index(SEP)
+        assert types == [0] * (sep + 1) + [1] * (len(real) - sep - 1)
+        out.append((real[1:sep], real[sep + 1 : -1]))
+    return out
+
+
+def test_pretraining_batches_layout_and_whole_sentences():
+    batches = PretrainingBatches(numbered_documents(), SPECIALS, 200, 7, 0.0, select_prob=0.0)
     batch = batches(gen(5))
-    assert batch.ids.shape == (6, 11) and batches.seq_len == 11
-    assert (batch.ids[:, 0] == CLS).all() and (batch.ids[:, 5] == SEP).all()
-    assert (batch.ids[:, 10] == SEP).all()
-    assert torch.equal(batch.token_type_ids[0], torch.tensor([0] * 6 + [1] * 5))
+    assert batch.ids.shape == (200, 17) and batches.seq_len == 17 and len(batches) == 4 * 3
+    assert batch.mask.shape == (200, 1, 17) and (batch.ids[~batch.mask[:, 0]] == PAD).all()
     assert (batch.nsp_labels == 0).all() and (batch.mlm_labels == IGNORE_INDEX).all()
-    a, b = batch.ids[:, 1:5], batch.ids[:, 6:10]
-    assert torch.equal(b[:, 0], (a[:, 0] + 4) % PAD)  # contiguous: B is the segment after A
+    for a, b in segments(batch):
+        # 7 tokens hold two sentences of 3: A is the last two before the cut (or the first
+        # sentence alone), B the next two (or the last alone), all from one document
+        sa, sb = sorted(set(a)), sorted(set(b))
+        assert a == [t for t in sa for _ in range(3)] and b == [t for t in sb for _ in range(3)]
+        assert len(sa) == min(2, sa[-1] % 10 + 1) and len(sb) == min(2, 4 - sb[0] % 10)
+        assert sb[0] == sa[-1] + 1  # B starts with the sentence after A's last
 
 
-def test_pretraining_batches_nsp_and_masking():
-    tokens = torch.arange(PAD)  # segment_len 1: segment k is the token k
-    batches = PretrainingBatches(tokens, SPECIALS, 500, 1, nsp_random_prob=0.5)
+def test_pretraining_batches_random_b_comes_from_another_document():
+    batches = PretrainingBatches(numbered_documents(), SPECIALS, 2000, 7, 0.5, select_prob=0.0)
     batch = batches(gen(6))
-    assert within(int(batch.nsp_labels.sum()), 500, 0.5)
-    assert batch.mlm_labels.ne(IGNORE_INDEX).any()
-    originals = torch.where(batch.mlm_labels == IGNORE_INDEX, batch.ids, batch.mlm_labels)
-    a, b = originals[:, 1], originals[:, 3]  # [CLS] A [SEP] B [SEP]
-    assert torch.equal(batch.nsp_labels, (b != a + 1).long())  # 0 exactly when B continues A
+    assert within(int(batch.nsp_labels.sum()), 2000, 0.5)
+    for (a, b), label in zip(segments(batch), batch.nsp_labels.tolist(), strict=True):
+        assert label == int(a[0] // 10 != b[0] // 10)
+        assert b[0] % 10 >= 1  # either way B starts after a cut, never at a document's start
     again = batches(gen(6))
     assert torch.equal(again.ids, batch.ids) and torch.equal(again.nsp_labels, batch.nsp_labels)
 
 
+def test_pretraining_batches_truncates_a_long_sentence_and_masks():
+    docs = [[list(range(10)), [20, 21]], [[30, 31], [32, 33, 34]]]  # a sentence longer than 4
+    batches = PretrainingBatches(docs, SPECIALS, 64, 4, 0.0, select_prob=0.0)
+    pairs = {tuple(map(tuple, p)) for p in segments(batches(gen(7)))}
+    assert pairs == {((6, 7, 8, 9), (20, 21)), ((30, 31), (32, 33, 34))}  # A keeps its end
+    batch = PretrainingBatches(docs, SPECIALS, 64, 4, 0.5)(gen(8))
+    assert batch.mlm_labels.ne(IGNORE_INDEX).any()
+    assert (batch.mlm_labels[~batch.mask[:, 0]] == IGNORE_INDEX).all()  # padding never selected
+
+
 def test_pretraining_batches_errors():
-    with pytest.raises(ValueError, match="fewer than 3 segments"):
-        PretrainingBatches(torch.arange(8), SPECIALS, 2, 4)
+    with pytest.raises(ValueError, match="need at least 2"):
+        PretrainingBatches([[[1, 2], [3]], [[4, 5]]], SPECIALS, 2, 4)  # one document has a cut
     with pytest.raises(ValueError, match="segment_len=0"):
-        PretrainingBatches(torch.arange(8), SPECIALS, 2, 0)
+        PretrainingBatches(numbered_documents(), SPECIALS, 2, 0)
     with pytest.raises(ValueError, match="nsp_random_prob=-1"):
-        PretrainingBatches(torch.arange(80), SPECIALS, 2, 4, nsp_random_prob=-1)
+        PretrainingBatches(numbered_documents(), SPECIALS, 2, 4, nsp_random_prob=-1)
+    with pytest.raises(ValueError, match="empty sentence"):
+        PretrainingBatches([[[1], []], [[2], [3]]], SPECIALS, 2, 4)
+    with pytest.raises(TypeError, match="document 0"):
+        PretrainingBatches([["a b", "c"], [[2], [3]]], SPECIALS, 2, 4)
+    with pytest.raises(TypeError, match="not one token stream"):
+        PretrainingBatches(torch.arange(40), SPECIALS, 2, 4)
 
 
 # --- losses on a model, and a short training run -------------------------------------------------
@@ -265,8 +306,8 @@ def small_bert() -> BERT:
 
 def test_losses_on_a_model():
     model = small_bert().eval()
-    batch = PretrainingBatches(torch.arange(400) % PAD, SPECIALS, 8, 4, nsp_random_prob=0.5)(gen())
-    out = model(batch.ids, batch.token_type_ids)
+    batch = PretrainingBatches(numbered_documents(), SPECIALS, 8, 4, nsp_random_prob=0.5)(gen())
+    out = model(batch.ids, batch.token_type_ids, batch.mask)
     mlm = masked_lm_loss(out.mlm_logits, batch.mlm_labels)
     nsp = F.cross_entropy(out.nsp_logits, batch.nsp_labels)
     torch.testing.assert_close(mlm_loss(model, batch), mlm)
@@ -274,9 +315,10 @@ def test_losses_on_a_model():
     torch.testing.assert_close(mlm_nsp_loss(model, batch), mlm + nsp)
 
 
-def test_mlm_pretraining_learns_a_repeating_stream():
+def test_mlm_pretraining_learns_repeated_documents():
     model = small_bert()
-    batches = PretrainingBatches(torch.arange(400) % 8, SPECIALS, 16, 4)
+    documents = [[[1, 2, 3], [4, 5, 6, 7]], [[8, 9], [10, 11, 12]]] * 5
+    batches = PretrainingBatches(documents, SPECIALS, 16, 4)
     config = TrainConfig(max_steps=60, warmup_steps=5, lr=3e-3, progress=False)
     history = train(model, mlm_loss, batches, config)
     assert history.train_loss[-1] < 0.5 * history.train_loss[0]
@@ -384,6 +426,8 @@ def test_task_errors():
         generate_documents(0, gen())
     with pytest.raises(ValueError, match="no word to replace"):
         corrupt_sentence(". .", gen())
+    with pytest.raises(TypeError, match="torch.Generator"):
+        generate_documents(3, 0)
 
 
 def test_word_tokenizer():
