@@ -159,13 +159,19 @@ def _history_field(history: Any, name: str) -> np.ndarray:
     return np.asarray(getattr(history, name), dtype=float)
 
 
-def _centred_average(x: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average over an odd ``window = 2h + 1``: ``out[j] = mean(x[j : j + window])``
-    belongs to the middle point ``x[j + h]``; length ``n - window + 1``.
+def _centred_average(x: np.ndarray, half: int) -> np.ndarray:
+    """Centred moving average: ``out[i]`` is the mean of ``x[i - k : i + k + 1]`` with
+    ``k = min(half, i // 4, n - 1 - i)``; same length as ``x``, ``out[0] = x[0]``.
 
-    Plotting it at the window's *last* step instead (a trailing average) would draw, on a
-    falling loss, a curve that lags ``h`` steps behind the data and sits above it."""
-    return np.convolve(x, np.ones(window) / window, mode="valid")
+    The window is symmetric, so the mean belongs to the step it is drawn at: a trailing average
+    drawn at its window's last step would lag ``half`` steps behind a falling loss and sit above
+    it. Early on, where a training loss falls fastest, the window is a quarter of the steps so far
+    at most on each side, so a steep, curved drop is not averaged flat either."""
+    n = len(x)
+    i = np.arange(n)
+    k = np.minimum.reduce([np.full(n, half), i // 4, n - 1 - i])  # (n,): half-width at each step
+    total = np.concatenate([[0.0], np.cumsum(x)])  # total[j] = x[0] + ... + x[j - 1]
+    return (total[i + k + 1] - total[i - k]) / (2 * k + 1)
 
 
 def plot_history(
@@ -174,9 +180,9 @@ def plot_history(
     """Loss curves of a training run: cross-entropy in nats per token against the optimizer step.
 
     Draws, in this order (``ax.lines[0..2]``): the training loss at every step as a thin line;
-    its centred moving average over an odd window of about ``n / 20`` steps, each mean drawn at
-    the middle step of its window (so the smooth curve does not lag the raw one); the evaluation
-    loss as markers (when there is any). With ``show_lr`` the learning rate of each step is drawn
+    its centred moving average over a window of up to about ``n / 20`` steps, narrower near the
+    ends, each mean drawn at the middle step of its window (so the smooth curve neither lags the
+    raw one nor starts late); the evaluation loss as markers (when there is any). With ``show_lr`` the learning rate of each step is drawn
     on a second y axis at the right (``fig.axes[1]``), dashed.
 
     Args:
@@ -206,16 +212,10 @@ def plot_history(
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(layout="constrained")
     if len(train):
         half = len(train) // 40  # window 2 * half + 1, about n / 20
-        window = 2 * half + 1
         ax.plot(steps, train, lw=0.8, alpha=0.4, color="C0", label="train")
-        smooth = _centred_average(train, window)
-        ax.plot(
-            steps[half : len(steps) - half],
-            smooth,
-            lw=1.8,
-            color="C0",
-            label=f"train (centred mean of {window})",
-        )
+        smooth = _centred_average(train, half)
+        label = f"train (centred mean of up to {2 * half + 1})"
+        ax.plot(steps, smooth, lw=1.8, color="C0", label=label)
     if len(eval_loss):
         ax.plot(eval_steps, eval_loss, "o", color="C1", label="eval")
     ax.set_xlabel("step")

@@ -126,11 +126,12 @@ def test_plot_history_draws_train_smoothed_and_eval(history):
     train, smooth, evals = ax.lines
     np.testing.assert_array_equal(train.get_xdata(), HISTORY.steps)
     np.testing.assert_allclose(train.get_ydata(), HISTORY.train_loss)
-    # 40 steps: window 2 * (40 // 40) + 1 = 3, each mean drawn at the middle of its three steps
-    np.testing.assert_array_equal(smooth.get_xdata(), HISTORY.steps[1:-1])
+    # 40 steps: windows of up to 2 * (40 // 40) + 1 = 3 steps, each mean drawn at its middle step;
+    # steps 1-4 (k = i // 4 = 0) and the last step (no neighbour after it) are the points themselves
+    np.testing.assert_array_equal(smooth.get_xdata(), HISTORY.steps)
     loss = HISTORY.train_loss
-    expected = [(a + b + c) / 3 for a, b, c in zip(loss, loss[1:], loss[2:], strict=False)]
-    np.testing.assert_allclose(smooth.get_ydata(), expected)
+    middle = [(a + b + c) / 3 for a, b, c in zip(loss[3:], loss[4:], loss[5:], strict=False)]
+    np.testing.assert_allclose(smooth.get_ydata(), [*loss[:4], *middle, loss[-1]])
     np.testing.assert_array_equal(evals.get_xdata(), HISTORY.eval_steps)
     np.testing.assert_allclose(evals.get_ydata(), HISTORY.eval_loss)
     assert evals.get_linestyle() == "None" and evals.get_marker() == "o"
@@ -141,17 +142,30 @@ def test_plot_history_draws_train_smoothed_and_eval(history):
 
 def test_smoothed_curve_does_not_lag_a_falling_loss():
     """On a loss that falls in a straight line the centred mean equals the loss at the step it
-    is drawn at; a trailing mean drawn at its window's last step would sit above it (by the
-    slope times half the window: 0.01 * 50 = 0.5 nats here)."""
+    is drawn at, ends included; a trailing mean drawn at its window's last step would sit above
+    it (by the slope times half the window: 0.001 * 50 = 0.05 nats here)."""
     steps = np.arange(1, 2001)
-    loss = 4.0 - 0.01 * steps / 10  # 4.0 falling to 2.0
+    loss = 4.0 - 0.001 * steps  # 4.0 falling to 2.0
     fig = plot_history({"steps": steps, "train_loss": loss, "eval_steps": [], "eval_loss": []})
     _, smooth = fig.axes[0].lines
     x, y = smooth.get_xdata(), smooth.get_ydata()
-    assert len(x) == len(y) == 2000 - 100  # window 101: 50 steps lost at each end
-    np.testing.assert_allclose(y, np.interp(x, steps, loss), atol=1e-9)
-    # and it draws exactly where the data is: first point at step 51, the mean of steps 1..101
-    assert x[0] == 51 and y[0] == pytest.approx(loss[:101].mean())
+    np.testing.assert_array_equal(x, steps)
+    np.testing.assert_allclose(y, loss, atol=1e-9)
+    # in the middle the window is 2 * (2000 // 40) + 1 = 101 steps: step 1000 is the mean of 950..1050
+    assert y[999] == pytest.approx(loss[949:1050].mean())
+
+
+def test_smoothed_curve_starts_where_the_loss_starts():
+    """A loss that drops steeply at first (as training losses do): the smooth curve starts on the
+    first raw point and stays close to it over the drop, where a window of 101 steps would sit
+    up to 0.2 nats above it (the mean of a curve that bends upward lies above its middle)."""
+    steps = np.arange(1, 2001)
+    loss = 1.5 + 2.7 * np.exp(-steps / 40)
+    fig = plot_history({"steps": steps, "train_loss": loss, "eval_steps": [], "eval_loss": []})
+    _, smooth = fig.axes[0].lines
+    y = smooth.get_ydata()
+    assert y[0] == loss[0]
+    assert np.abs(y[:300] - loss[:300]).max() < 0.03
 
 
 def test_noise_is_smoothed_around_the_trend():
@@ -161,10 +175,9 @@ def test_noise_is_smoothed_around_the_trend():
     noisy = trend + g.normal(0, 0.2, size=steps.shape)
     fig = plot_history({"steps": steps, "train_loss": noisy, "eval_steps": [], "eval_loss": []})
     _, smooth = fig.axes[0].lines
-    at = np.interp(smooth.get_xdata(), steps, trend)
+    error = np.abs(smooth.get_ydata() - trend)[100:]  # from step 101 the window is 51 steps wide
     # noise sd 0.2 averaged over 51 steps: about 0.03; the curvature bias is far smaller
-    assert np.abs(smooth.get_ydata() - at).max() < 0.15
-    assert np.abs(smooth.get_ydata() - at).mean() < 0.04
+    assert error.max() < 0.15 and error.mean() < 0.04
 
 
 def test_plot_history_shows_the_learning_rate_on_a_twin_axis():
@@ -196,6 +209,8 @@ def test_plot_history_without_evaluation_draws_train_only():
         is fig
     )
     assert len(ax.lines) == 2 and ax.get_yscale() == "linear"
+    # three steps: half = 3 // 40 = 0, the smooth curve is the loss itself
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [3, 2, 1])
 
 
 @pytest.mark.parametrize(
