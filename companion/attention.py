@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from companion import validators as check
+
 __all__ = [
     "KVCache",
     "MultiHeadAttention",
@@ -198,16 +200,10 @@ class MultiHeadAttention(nn.Module):
         rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        if n_heads <= 0 or d_model <= 0:
-            raise ValueError(f"d_model={d_model} and n_heads={n_heads} must both be positive")
-        if d_model % n_heads:
-            divisors = [h for h in range(1, min(d_model, 16) + 1) if d_model % h == 0]
-            raise ValueError(
-                f"d_model={d_model} is not divisible by n_heads={n_heads}; choose n_heads that "
-                f"divides d_model (e.g. one of {divisors})"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout} must lie in [0, 1)")
+        check.positive_int("d_model", d_model)
+        check.positive_int("n_heads", n_heads)
+        check.divisible("d_model", d_model, "n_heads", n_heads)
+        check.number("dropout", dropout, 0, 1, high_open=True)
         self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads
         self.dropout = dropout
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # W^Q for all heads

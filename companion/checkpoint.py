@@ -16,7 +16,7 @@ tensor key                    what
 The safetensors header carries ``{"companion": json.dumps(meta)}`` with ``format_version``,
 ``kind`` (``"model"`` or ``"training"``), ``model_class``, ``model_config``
 (``dataclasses.asdict(model.config)``), ``aliases`` (tied names), and for training checkpoints
-``step``, the optimizer's ``param_groups``, the scheduler's and the gradient scaler's state, the
+``step``, ``train_config`` (the run's ``TrainConfig``), the optimizer's ``param_groups``, the scheduler's and the gradient scaler's state, the
 Python and NumPy random states and the training ``history``. ``sha256`` is a hash over that
 metadata and every tensor (key, dtype, shape and bytes, in sorted key order): a flipped bit
 anywhere is reported instead of silently loaded.
@@ -29,13 +29,11 @@ a failed load leaves the model as it was.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import random
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,8 @@ import safetensors
 import safetensors.torch
 import torch
 from torch import nn
+
+from companion.files import atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
@@ -92,26 +92,16 @@ def load_model(model: nn.Module, path: PathLike) -> nn.Module:
     return model
 
 
-def save_training_state(
-    path: PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    step: int,
-    data_generator: torch.Generator | None,
-    history: dict[str, Any],
-    scaler: torch.amp.GradScaler | None = None,
-) -> None:
+def save_training_state(state: Any, path: PathLike) -> None:
     """Save everything a training run needs to continue bit-identically, to ``path``.
 
-    Args:
-        step: optimizer steps taken so far.
-        data_generator: the CPU generator that draws training batches (``None``: none).
-        history: a JSON-able dict (``History.to_dict()``).
-        scaler: the fp16 gradient scaler, if one is in use (its scale is part of the state).
+    ``state`` is a :class:`companion.train.TrainState`: its ``model``, ``optimizer``,
+    ``scheduler``, ``scaler`` (fp16 loss scaling; its scale is part of the state), ``generator``
+    (the CPU generator that draws training batches), ``step`` (optimizer steps taken so far),
+    ``history`` and ``config`` (a dataclass, stored as JSON).
     """
-    tensors, meta = _model_part(model)
-    opt = optimizer.state_dict()
+    tensors, meta = _model_part(state.model)
+    opt = state.optimizer.state_dict()
     optimizer_extra: dict[str, dict[str, Any]] = {}
     for index, param_state in opt["state"].items():
         for name, value in param_state.items():
@@ -119,40 +109,36 @@ def save_training_state(
                 tensors[f"optimizer.{index}.{name}"] = value.detach().to("cpu", copy=True)
             else:
                 optimizer_extra.setdefault(str(index), {})[name] = value
-    tensors.update(_rng_tensors(data_generator))
+    tensors.update(_rng_tensors(state.generator))
+    scaler = state.scaler
     meta.update(
         kind="training",
-        step=int(step),
-        optimizer_class=type(optimizer).__name__,
+        step=int(state.step),
+        train_config=config_as_json(state.config),
+        optimizer_class=type(state.optimizer).__name__,
         optimizer_param_groups=opt["param_groups"],
         optimizer_state_extra=optimizer_extra,
-        scheduler=None if scheduler is None else scheduler.state_dict(),
-        scaler=None if scaler is None or not scaler.is_enabled() else scaler.state_dict(),
+        scheduler=state.scheduler.state_dict(),
+        scaler=scaler.state_dict() if scaler.is_enabled() else None,
         python_random=random.getstate(),
         numpy_random=_numpy_state_to_json(np.random.get_state()),  # noqa: NPY002 (legacy global)
-        history=history,
+        history=state.history.to_dict(),
     )
     _write(Path(path), tensors, meta)
 
 
-def load_training_state(
-    path: PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    data_generator: torch.Generator | None,
-    scaler: torch.amp.GradScaler | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """Restore a checkpoint written by :func:`save_training_state`; returns ``(step, history)``.
+def load_training_state(state: Any, path: PathLike) -> tuple[int, dict[str, Any]]:
+    """Restore a checkpoint written by :func:`save_training_state` into ``state``.
 
     Restores the model, the optimizer, the scheduler, the gradient scaler and every random
-    state (Python, NumPy, torch CPU, CUDA when present, the data generator). ``model`` and
-    ``optimizer`` must be built as in the saved run; nothing is modified if validation fails.
+    state (Python, NumPy, torch CPU, CUDA when present, the batch generator), and returns
+    ``(step, history as a dict)``. ``state.model`` and ``state.optimizer`` must be built as in
+    the saved run; nothing is modified if validation fails.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         ValueError: if the file is truncated, corrupted, a weights-only checkpoint, or does not
-            fit ``model`` or ``optimizer``.
+            fit the model or the optimizer.
     """
     path = Path(path)
     tensors, meta = _read(path)
@@ -162,15 +148,14 @@ def load_training_state(
             "cannot resume training; load its weights with load_model, or resume from a "
             "checkpoint written by train(..., TrainConfig(checkpoint_dir=...))"
         )
-    state = _checked_model_state(path, model, tensors, meta)
-    opt_state = _checked_optimizer_state(path, optimizer, tensors, meta)
-    model.load_state_dict(state)
-    optimizer.load_state_dict(opt_state)
-    if scheduler is not None and meta["scheduler"] is not None:
-        scheduler.load_state_dict(meta["scheduler"])
-    if scaler is not None and meta["scaler"] is not None:
-        scaler.load_state_dict(meta["scaler"])
-    _restore_rng(tensors, meta, data_generator)
+    model_state = _checked_model_state(path, state.model, tensors, meta)
+    opt_state = _checked_optimizer_state(path, state.optimizer, tensors, meta)
+    state.model.load_state_dict(model_state)
+    state.optimizer.load_state_dict(opt_state)
+    state.scheduler.load_state_dict(meta["scheduler"])
+    if meta["scaler"] is not None:
+        state.scaler.load_state_dict(meta["scaler"])
+    _restore_rng(tensors, meta, state.generator)
     return meta["step"], meta["history"]
 
 
@@ -208,10 +193,15 @@ def _model_part(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, An
 
 
 def _config_of(model: nn.Module) -> dict[str, Any] | None:
-    """``dataclasses.asdict(model.config)`` as JSON would give it back (tuples become lists)."""
+    """``model.config`` as JSON would give it back, or ``None`` for a model without one."""
     config = getattr(model, "config", None)
     if config is None or not dataclasses.is_dataclass(config):
         return None
+    return config_as_json(config)
+
+
+def config_as_json(config: Any) -> dict[str, Any]:
+    """``dataclasses.asdict(config)`` as JSON gives it back: tuples become lists, paths strings."""
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
@@ -247,33 +237,12 @@ def _checksum(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> str:
 
 
 def _write(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Serialize and write atomically: temp file in the same folder, fsync, ``os.replace``."""
+    """Serialize and write atomically (:func:`companion.files.atomic_write`)."""
     meta = json.loads(json.dumps(meta))  # what a reader will see: tuples become lists
     meta["sha256"] = _checksum(tensors, meta)
     data = safetensors.torch.save(tensors, metadata={_META_KEY: json.dumps(meta)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); folders cannot be opened on Windows."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 # --------------------------------------------------------------------------- reading

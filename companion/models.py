@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from companion import validators as check
 from companion.attention import KVCache
 from companion.layers import ACTIVATIONS, DecoderLayer, EncoderLayer
 from companion.positional import (
@@ -95,25 +96,23 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if self.d_model % self.n_heads:
-            divisors = [h for h in range(1, min(self.d_model, 16) + 1) if self.d_model % h == 0]
-            raise ValueError(
-                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; choose "
-                f"n_heads that divides d_model (e.g. one of {divisors})"
-            )
-        if self.d_ff is None:
-            self.d_ff = 4 * self.d_model
+            check.positive_int(name, getattr(self, name))
+        check.divisible("d_model", self.d_model, "n_heads", self.n_heads)
+        self.d_ff = check.optional(check.positive_int, "d_ff", self.d_ff) or 4 * self.d_model
+        check.number("dropout", self.dropout, 0, 1, high_open=True)
+        check.one_of("activation", self.activation, tuple(ACTIVATIONS))
+        check.one_of("pos_encoding", self.pos_encoding, POS_ENCODINGS)
+        for name in ("norm_first", "bias", "embed_norm", "scale_embeddings"):
+            check.boolean(name, getattr(self, name))
+        check.optional(check.boolean, "final_norm", self.final_norm)
         if self.final_norm is None:
             self.final_norm = self.norm_first
-        if self.pos_encoding not in POS_ENCODINGS:
-            raise ValueError(f"pos_encoding={self.pos_encoding!r} must be one of {POS_ENCODINGS}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation={self.activation!r} must be one of {sorted(ACTIVATIONS)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
+        check.number(
+            "layer_norm_eps", self.layer_norm_eps, 0, low_open=True, hint="e.g. 1e-5 (0 gives NaN)"
+        )
+        check.nonnegative_int(
+            "type_vocab_size", self.type_vocab_size, "0 for no segment embeddings"
+        )
 
     @property
     def d_k(self) -> int:
@@ -127,6 +126,10 @@ class GPTConfig(TransformerConfig):
     vocab_size: int = 65
     max_len: int = 64
     tie_weights: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check.boolean("tie_weights", self.tie_weights)
 
 
 @dataclass
@@ -158,8 +161,15 @@ class EncoderDecoderConfig(TransformerConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.tgt_vocab_size = self.tgt_vocab_size or self.vocab_size
-        self.n_decoder_layers = self.n_decoder_layers or self.n_layers
+        check.boolean("tie_weights", self.tie_weights)
+        self.tgt_vocab_size = (
+            check.optional(check.positive_int, "tgt_vocab_size", self.tgt_vocab_size)
+            or self.vocab_size
+        )
+        self.n_decoder_layers = (
+            check.optional(check.positive_int, "n_decoder_layers", self.n_decoder_layers)
+            or self.n_layers
+        )
 
 
 def num_parameters(module: nn.Module, trainable_only: bool = False) -> int:

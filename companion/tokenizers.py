@@ -37,7 +37,6 @@ import json
 import os
 import re
 import string
-import tempfile
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Sequence
@@ -46,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm  # text bars: they render in the static book and need no widgets
+
+from companion.files import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -713,21 +714,9 @@ def _check_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
 
 
 def _write_json_atomic(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON to a temp file beside ``path``, then rename it over ``path``.
-
-    ``os.replace`` is atomic, so ``path`` always holds either the old file or the new one.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Write ``data`` as JSON, atomically (:func:`companion.files.atomic_write`)."""
+    with atomic_write(path) as f:
+        f.write(json.dumps(data).encode("utf-8"))
 
 
 def _read_json(path: str | os.PathLike[str], kind: str, keys: Sequence[str]) -> dict[str, Any]:

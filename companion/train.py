@@ -32,13 +32,20 @@ from einops import rearrange
 from torch import Tensor, nn
 from tqdm import tqdm  # text bars: they render in the static book and need no widgets
 
-from companion.checkpoint import load_training_state, save_training_state
+from companion import validators as check
+from companion.checkpoint import (
+    config_as_json,
+    load_training_state,
+    read_metadata,
+    save_training_state,
+)
 from companion.runtime import seed_everything
 
 __all__ = [
     "AMP_MODES",
     "History",
     "TrainConfig",
+    "TrainState",
     "configure_optimizer",
     "evaluate",
     "lm_loss",
@@ -96,74 +103,46 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "eval_every", "eval_batches"):
-            _check(name, getattr(self, name), _is_int(getattr(self, name), 1), "a positive int")
-        _check("warmup_steps", self.warmup_steps, _is_int(self.warmup_steps, 0), "an int >= 0")
-        _check("seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
-        _check("lr", self.lr, _is_number(self.lr) and self.lr > 0, "a positive number, e.g. 3e-4")
-        _check(
-            "min_lr_ratio",
-            self.min_lr_ratio,
-            _is_number(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1,
-            "in [0, 1], e.g. 0.1",
+            check.positive_int(name, getattr(self, name))
+        check.nonnegative_int("warmup_steps", self.warmup_steps)
+        check.nonnegative_int("seed", self.seed)
+        check.number("lr", self.lr, 0, low_open=True, hint="e.g. 3e-4")
+        check.number("min_lr_ratio", self.min_lr_ratio, 0, 1, hint="e.g. 0.1")
+        check.number("weight_decay", self.weight_decay, 0, hint="e.g. 0.1")
+        self.betas = check.sequence_of_numbers(
+            "betas", self.betas, 2, 0, 1, high_open=True, hint="e.g. (0.9, 0.95)"
         )
-        _check(
-            "weight_decay",
-            self.weight_decay,
-            _is_number(self.weight_decay) and self.weight_decay >= 0,
-            "a number >= 0, e.g. 0.1",
+        check.optional(
+            check.number, "grad_clip", self.grad_clip, 0, low_open=True, hint="None: no clipping"
         )
-        _check(
-            "betas",
-            self.betas,
-            len(self.betas) == 2 and all(_is_number(b) and 0 <= b < 1 for b in self.betas),
-            "two numbers in [0, 1), e.g. (0.9, 0.95)",
+        check.optional(
+            check.number, "max_seconds", self.max_seconds, 0, low_open=True, hint="None: no budget"
         )
-        _check(
-            "grad_clip",
-            self.grad_clip,
-            self.grad_clip is None or (_is_number(self.grad_clip) and self.grad_clip > 0),
-            "a positive number (e.g. 1.0) or None for no clipping",
-        )
-        _check(
-            "max_seconds",
-            self.max_seconds,
-            self.max_seconds is None or (_is_number(self.max_seconds) and self.max_seconds > 0),
-            "a positive number of seconds or None for no budget",
-        )
-        _check("amp", self.amp, self.amp in AMP_MODES, f"one of {AMP_MODES}")
-        _check("progress", self.progress, isinstance(self.progress, bool), "True or False")
-        if self.checkpoint_every is not None:
-            _check(
+        check.one_of("amp", self.amp, AMP_MODES)
+        check.boolean("progress", self.progress)
+        check.optional(check.positive_int, "checkpoint_every", self.checkpoint_every)
+        if self.checkpoint_every is not None and self.checkpoint_dir is None:
+            check.fail(
                 "checkpoint_every",
                 self.checkpoint_every,
-                _is_int(self.checkpoint_every, 1),
-                "a positive int or None",
+                "None without a checkpoint_dir",
+                "set checkpoint_dir (e.g. checkpoint_dir='checkpoints')",
             )
-            if self.checkpoint_dir is None:
-                raise ValueError(
-                    f"checkpoint_every={self.checkpoint_every} needs a folder to write to; "
-                    "set checkpoint_dir (e.g. checkpoint_dir='checkpoints')"
+        if self.checkpoint_dir is not None and Path(self.checkpoint_dir).exists():
+            if not Path(self.checkpoint_dir).is_dir():
+                check.fail(
+                    "checkpoint_dir",
+                    str(self.checkpoint_dir),
+                    "a folder, not an existing file",
+                    "choose another path, or move the file away",
                 )
         if self.warmup_steps >= self.max_steps:
-            raise ValueError(
-                f"warmup_steps={self.warmup_steps} must be smaller than max_steps="
-                f"{self.max_steps}, or the learning rate never decays; use e.g. "
-                f"warmup_steps={self.max_steps // 10}"
+            check.fail(
+                "warmup_steps",
+                self.warmup_steps,
+                f"smaller than max_steps={self.max_steps}",
+                f"or the learning rate never decays; use e.g. warmup_steps={self.max_steps // 10}",
             )
-        self.betas = tuple(self.betas)
-
-
-def _is_int(value: object, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check(name: str, value: object, ok: bool, expected: str) -> None:
-    if not ok:
-        raise ValueError(f"TrainConfig {name}={value!r} is invalid: expected {expected}")
 
 
 @dataclass
@@ -184,6 +163,13 @@ class History:
     elapsed_s: float = 0.0
     stopped_early: str | None = None
     device: str = ""
+
+    def record(self, step: int, loss: float, lr: float, elapsed_s: float) -> None:
+        """Append one optimizer step's training loss and learning rate."""
+        self.steps.append(step)
+        self.train_loss.append(loss)
+        self.lr.append(lr)
+        self.elapsed_s = elapsed_s
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -228,10 +214,12 @@ def _lr_factor(step: int, config: TrainConfig) -> float:
 
 
 def _scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig
+    optimizer: torch.optim.Optimizer, config: TrainConfig, last_step: int = -1
 ) -> torch.optim.lr_scheduler.LambdaLR:
     # LambdaLR counts from 0 (the learning rate before the first step), our steps from 1.
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: _lr_factor(i + 1, config))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: _lr_factor(i + 1, config), last_epoch=last_step
+    )
 
 
 def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -290,6 +278,123 @@ def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
 
 
+# TrainConfig fields that say how a run is watched and stored, not what it computes: a resumed
+# run may change them freely. Any other change would silently alter the trajectory.
+LOGISTICS = (
+    "eval_every",
+    "eval_batches",
+    "checkpoint_dir",
+    "checkpoint_every",
+    "max_seconds",
+    "progress",
+)
+
+
+@dataclass
+class TrainState:
+    """Everything a run needs to continue bit-identically; what a training checkpoint holds.
+
+    Attributes:
+        model: the model being trained, on its device.
+        optimizer: AdamW from :func:`configure_optimizer`.
+        scheduler: the warm-up + cosine schedule of :func:`lr_at`.
+        scaler: fp16 loss scaling (disabled, a no-op, unless the autocast dtype is fp16).
+        generator: the CPU generator that draws the training batches.
+        config: the run's :class:`TrainConfig`, stored in checkpoints so that a resumed run
+            can refuse a changed one.
+        step: optimizer steps taken so far.
+        history: what the run did so far.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    config: TrainConfig
+    step: int = 0
+    history: History = field(default_factory=History)
+
+    @classmethod
+    def start(cls, model: nn.Module, config: TrainConfig) -> TrainState:
+        """A fresh state at step 0 for ``model`` (already built, seeded and on its device)."""
+        device = next(model.parameters()).device
+        optimizer = configure_optimizer(model, config)
+        fp16 = _autocast_dtype(config.amp, device) == torch.float16
+        return cls(
+            model,
+            optimizer,
+            _scheduler(optimizer, config),
+            torch.amp.GradScaler(device.type, enabled=fp16),
+            torch.Generator().manual_seed(config.seed),
+            config,
+        )
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        return self.optimizer.param_groups[0]["lr"]
+
+    def save(self, path: str | Path) -> None:
+        """Write the state atomically to ``path`` (safetensors; see :mod:`companion.checkpoint`).
+
+        Raises:
+            FloatingPointError: if a weight is NaN or infinite; the last good file survives.
+        """
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise FloatingPointError(
+                f"weights became NaN or infinite by step {self.step} ({', '.join(bad[:5])}); not "
+                f"writing {path}, so the last good checkpoint survives. Try a lower lr or grad_clip=1.0"
+            )
+        save_training_state(self, path)
+
+    def load(self, path: str | Path, override_config: bool = False) -> None:
+        """Restore the state saved at ``path`` into this one (built for the same model).
+
+        The saved run's :class:`TrainConfig` must equal this state's, except for the fields in
+        ``LOGISTICS``; otherwise this raises before touching anything, unless
+        ``override_config``: then the weights, moments and random states are restored and the
+        new config's learning rate, schedule, betas and weight decay apply from the saved step on.
+        """
+        saved = read_metadata(path).get("train_config")
+        changed = _config_changes(saved, self.config)
+        if changed and not override_config:
+            raise ValueError(
+                f"{path} was written by a run with another TrainConfig ({'; '.join(changed)}); "
+                "resuming with it would silently keep the saved schedule. Resume with the saved "
+                "config, or pass override_config=True to apply the new one from the saved step on"
+            )
+        self.step, history = load_training_state(self, path)
+        self.history = History.from_dict(history)
+        if changed:
+            self._apply_config()
+
+    def _apply_config(self) -> None:
+        """Make this state's config govern the optimizer and the schedule from ``step`` on."""
+        for group in self.optimizer.param_groups:
+            decays = all(p.ndim >= 2 for p in group["params"])  # configure_optimizer's group 0
+            group.update(
+                initial_lr=self.config.lr,
+                betas=self.config.betas,
+                weight_decay=self.config.weight_decay if decays else 0.0,
+            )
+        # LambdaLR steps once on construction: the next step's lr is lr_at(step + 1)
+        self.scheduler = _scheduler(self.optimizer, self.config, last_step=self.step - 1)
+
+
+def _config_changes(saved: dict | None, config: TrainConfig) -> list[str]:
+    """``name: saved -> new`` for each TrainConfig field, except ``LOGISTICS``, that differs."""
+    if saved is None:  # a checkpoint written without its config: nothing to compare
+        return []
+    current = config_as_json(config)
+    return [
+        f"{name}: {saved.get(name)!r} -> {current[name]!r}"
+        for name in current
+        if name not in LOGISTICS and saved.get(name) != current[name]
+    ]
+
+
 def train(
     model: nn.Module,
     loss_fn: LossFn,
@@ -297,6 +402,7 @@ def train(
     config: TrainConfig | None = None,
     eval_batches: Batches | None = None,
     resume_from: str | Path | None = None,
+    override_config: bool = False,
 ) -> History:
     """Train ``model`` in place for ``config.max_steps`` steps and return its :class:`History`.
 
@@ -311,78 +417,75 @@ def train(
             and at the end, on the same ``config.eval_batches`` batches each time.
         resume_from: a checkpoint written by a run with the same model and config; the run
             continues from its step to ``config.max_steps`` exactly as if never interrupted.
+        override_config: resume even if ``config`` differs from the saved run's (see
+            :meth:`TrainState.load`).
 
     Raises:
-        FloatingPointError: when the loss becomes NaN or infinite; no checkpoint is written
-            after the last good one.
+        FloatingPointError: when the loss or the gradient becomes NaN or infinite; the weights
+            are those of the step before, and no checkpoint is written after the last good one.
     """
     config = config or TrainConfig()
-    device = next(model.parameters()).device
-    optimizer = configure_optimizer(model, config)
-    scheduler = _scheduler(optimizer, config)
-    amp_dtype = _autocast_dtype(config.amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    generator = torch.Generator().manual_seed(config.seed)
+    state = TrainState.start(model, config)
     if resume_from is None:
         seed_everything(config.seed)
-        step, history = 0, History()
     else:
-        step, saved = load_training_state(
-            resume_from, model, optimizer, scheduler, generator, scaler
-        )
-        history = History.from_dict(saved)
-    history.device, history.stopped_early = str(device), None
+        state.load(resume_from, override_config)
+    device = next(model.parameters()).device
+    state.history.device, state.history.stopped_early = str(device), None
     checkpoint = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
-
-    def autocast() -> contextlib.AbstractContextManager:
-        if amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=amp_dtype)
+    autocast = _autocast(config.amp, device)
 
     def run_eval() -> None:
         with autocast():
             loss = evaluate(model, loss_fn, eval_batches, config.eval_batches, config.seed)
-        history.eval_steps.append(step)
-        history.eval_loss.append(loss)
-
-    def save() -> None:
-        _save_checkpoint(checkpoint, model, optimizer, scheduler, scaler, step, generator, history)
+        state.history.eval_steps.append(state.step)
+        state.history.eval_loss.append(loss)
 
     model.train()
-    start, elapsed_before = time.perf_counter(), history.elapsed_s
+    start, elapsed_before = time.perf_counter(), state.history.elapsed_s
     # leave=False: the bar shows progress while training and is erased at the end, so what stays
     # under a notebook cell is what the caller prints (evaluated numbers), not one batch's loss.
     bar = tqdm(
-        total=config.max_steps, initial=step, desc="train", leave=False, disable=not config.progress
+        total=config.max_steps,
+        initial=state.step,
+        desc="train",
+        leave=False,
+        disable=not config.progress,
     )
     with bar:
-        while step < config.max_steps:
-            step += 1
-            lr = optimizer.param_groups[0]["lr"]
+        while state.step < config.max_steps:
+            state.step += 1
+            lr = state.lr
             with autocast():
-                loss = loss_fn(model, train_batches(generator))
-            value = _checked_loss(loss, step, lr)
-            _backward_and_step(model, loss, optimizer, scaler, config.grad_clip)
-            scheduler.step()
-            history.steps.append(step)
-            history.train_loss.append(value)
-            history.lr.append(lr)
-            history.elapsed_s = elapsed_before + time.perf_counter() - start
+                loss = loss_fn(model, train_batches(state.generator))
+            value = _checked_loss(loss, state.step, lr)
+            _backward_and_step(state, loss, config.grad_clip)
+            state.history.record(
+                state.step, value, lr, elapsed_before + time.perf_counter() - start
+            )
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", refresh=False)
-            if eval_batches is not None and step % config.eval_every == 0:
+            if eval_batches is not None and state.step % config.eval_every == 0:
                 run_eval()
-            if checkpoint and _due(step, config.checkpoint_every):
-                save()
-            history.stopped_early = _time_up(config, step, time.perf_counter() - start)
-            if history.stopped_early:
+            if checkpoint and _due(state.step, config.checkpoint_every):
+                state.save(checkpoint)
+            state.history.stopped_early = _time_up(config, state.step, time.perf_counter() - start)
+            if state.history.stopped_early:
                 break
     sys.stderr.flush()  # the bar's erasure, before whatever the caller prints (Jupyter buffers it)
-    if eval_batches is not None and history.eval_steps[-1:] != [step]:
+    if eval_batches is not None and state.history.eval_steps[-1:] != [state.step]:
         run_eval()
-    if checkpoint and not _due(step, config.checkpoint_every):
-        save()
-    return history
+    if checkpoint and not _due(state.step, config.checkpoint_every):
+        state.save(checkpoint)
+    return state.history
+
+
+def _autocast(amp: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
+    """A factory of the autocast context for ``amp`` on ``device`` (a no-op in full precision)."""
+    dtype = _autocast_dtype(amp, device)
+    if dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=dtype)
 
 
 def _time_up(config: TrainConfig, step: int, spent: float) -> str | None:
@@ -407,54 +510,41 @@ def _checked_loss(loss: Tensor, step: int, lr: float) -> float:
     if not math.isfinite(value):
         raise FloatingPointError(
             f"the loss became {value} at step {step} (lr {lr:.3g}); training stopped before "
-            "updating the weights, and no checkpoint was written after the last good one. "
-            "Try a lower lr (e.g. half), gradient clipping (grad_clip=1.0), a longer warm-up, "
-            "amp='bf16' or 'off' instead of fp16, and check the data (e.g. batches whose "
-            "targets are all ignored give a NaN mean)"
+            "updating the weights, which are those after step "
+            f"{step - 1}, and no checkpoint was written after the last good one. " + _NAN_ADVICE
         )
     return value
 
 
-def _backward_and_step(
-    model: nn.Module,
-    loss: Tensor,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    grad_clip: float | None,
-) -> None:
+_NAN_ADVICE = (
+    "Try a lower lr (e.g. half), gradient clipping (grad_clip=1.0), a longer warm-up, "
+    "amp='bf16' or 'off' instead of fp16, and check the data (e.g. batches whose "
+    "targets are all ignored give a NaN mean)"
+)
+
+
+def _backward_and_step(state: TrainState, loss: Tensor, grad_clip: float | None) -> None:
     """Backpropagate, clip the global gradient norm, take one optimizer step, clear the grads.
 
     With fp16 the loss is multiplied by the scaler's factor S before ``backward`` (so small
     gradients do not underflow) and the gradients divided by S before clipping; a step whose
-    gradients overflowed is skipped and S halved. Without fp16 the scaler does nothing.
+    gradients overflowed is skipped and S halved. Without fp16 the scaler does nothing, and a
+    NaN or infinite gradient stops the run before the step, with the weights untouched.
     """
-    scaler.scale(loss).backward()
-    if grad_clip is not None:
-        scaler.unscale_(optimizer)
-        # g <- g * min(1, grad_clip / ||g||_2), with ||g||_2 over all parameters together
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-
-
-def _save_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    step: int,
-    generator: torch.Generator,
-    history: History,
-) -> None:
-    """Write the training state to ``path``, unless a weight has become NaN or infinite."""
-    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
-    if bad:
+    state.scaler.scale(loss).backward()
+    state.scaler.unscale_(state.optimizer)
+    # ||g||_2 over all parameters together; with clipping, g <- g * min(1, grad_clip / ||g||_2)
+    max_norm = grad_clip if grad_clip is not None else math.inf
+    norm = nn.utils.clip_grad_norm_(state.model.parameters(), max_norm)
+    if not state.scaler.is_enabled() and not torch.isfinite(norm):
+        state.optimizer.zero_grad(set_to_none=True)
         raise FloatingPointError(
-            f"weights became NaN or infinite by step {step} ({', '.join(bad[:5])}); not writing "
-            f"{path}, so the last good checkpoint survives. Try a lower lr or grad_clip=1.0"
+            f"the gradient became {norm.item()} at step {state.step} although the loss was "
+            f"finite; training stopped before the update, so the weights are those after step "
+            f"{state.step - 1}, and no checkpoint was written after the last good one. "
+            + _NAN_ADVICE
         )
-    save_training_state(
-        path, model, optimizer, scheduler, step, generator, history.to_dict(), scaler
-    )
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)

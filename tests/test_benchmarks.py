@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs notebooks or scripts in subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 
 

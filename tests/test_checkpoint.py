@@ -23,6 +23,7 @@ from companion.checkpoint import (
     save_training_state,
 )
 from companion.models import GPT, GPTConfig
+from companion.train import History, TrainConfig, TrainState
 
 # --------------------------------------------------------------------------- a toy model
 
@@ -83,6 +84,21 @@ def file_keys(path: Path) -> set[str]:
 
 
 # --------------------------------------------------------------------------- round trips
+
+
+def state_of(model, optimizer, scheduler=None, step=0, generator=None, history=None) -> TrainState:
+    """A TrainState around the given pieces (a constant schedule and a fresh generator by default)."""
+    scheduler = scheduler or torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0)
+    return TrainState(
+        model,
+        optimizer,
+        scheduler,
+        torch.amp.GradScaler("cpu", enabled=False),
+        generator or torch.Generator(),
+        TrainConfig(),
+        step,
+        History(**(history or {})),
+    )
 
 
 def test_model_round_trip_is_exact(tmp_path):
@@ -156,7 +172,7 @@ def test_training_state_round_trip_restores_everything(tmp_path):
         "random": random.getstate(),
         "numpy": np.random.get_state()[1].copy(),  # noqa: NPY002
     }
-    save_training_state(path, model, opt, sched, 3, gen, history)
+    save_training_state(state_of(model, opt, sched, 3, gen, history), path)
 
     # scramble every state, then restore into freshly built objects
     torch.manual_seed(0)
@@ -166,7 +182,7 @@ def test_training_state_round_trip_restores_everything(tmp_path):
     opt2 = torch.optim.AdamW(model2.parameters(), lr=1.0)
     sched2 = torch.optim.lr_scheduler.LambdaLR(opt2, lambda i: 1.0 / (i + 1))
     gen2 = torch.Generator().manual_seed(0)
-    step, hist = load_training_state(path, model2, opt2, sched2, gen2)
+    step, hist = load_training_state(state_of(model2, opt2, sched2, 0, gen2), path)
 
     assert step == 3 and hist["steps"] == [1, 2, 3] and np.isnan(hist["train_loss"][2])
     assert_state_equal(snapshot(model2), expected["model"])
@@ -188,7 +204,7 @@ def test_load_model_reads_the_weights_of_a_training_checkpoint(tmp_path):
     path = tmp_path / "t.safetensors"
     model = make(0)
     opt = torch.optim.AdamW(model.parameters())
-    save_training_state(path, model, opt, None, 0, None, {})
+    save_training_state(state_of(model, opt), path)
     assert_state_equal(snapshot(load_model(make(1), path)), snapshot(model))
 
 
@@ -197,20 +213,20 @@ def test_a_weights_only_checkpoint_cannot_resume(tmp_path):
     save_model(make(0), path)
     model = make(1)
     with pytest.raises(ValueError, match="'model' checkpoint .* cannot resume training"):
-        load_training_state(path, model, torch.optim.AdamW(model.parameters()), None, None)
+        load_training_state(state_of(model, torch.optim.AdamW(model.parameters())), path)
 
 
 def test_an_optimizer_of_another_structure_is_rejected_before_anything_changes(tmp_path):
     path = tmp_path / "t.safetensors"
     model = make(0)
-    save_training_state(path, model, torch.optim.AdamW(model.parameters()), None, 1, None, {})
+    save_training_state(state_of(model, torch.optim.AdamW(model.parameters()), step=1), path)
     target = make(1)
     before = snapshot(target)
     two_groups = torch.optim.AdamW(
         [{"params": [target.emb.weight]}, {"params": target.norm.parameters()}]
     )
     with pytest.raises(ValueError, match=r"groups of sizes \[5\], .* groups of sizes \[1, 2\]"):
-        load_training_state(path, target, two_groups, None, None)
+        load_training_state(state_of(target, two_groups), path)
     assert_state_equal(snapshot(target), before)
 
 
@@ -298,7 +314,7 @@ def test_a_flipped_byte_in_the_tensor_data_fails_the_checksum(tmp_path):
 def test_edited_metadata_fails_the_checksum(tmp_path):
     path = tmp_path / "t.safetensors"
     model = make(0)
-    save_training_state(path, model, torch.optim.AdamW(model.parameters()), None, 2, None, {})
+    save_training_state(state_of(model, torch.optim.AdamW(model.parameters()), step=2), path)
     data = path.read_bytes()
     assert data.count(b'\\"step\\": 2') == 1
     path.write_bytes(data.replace(b'\\"step\\": 2', b'\\"step\\": 3'))  # still valid JSON

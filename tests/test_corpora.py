@@ -1,5 +1,5 @@
 """companion.data.corpora: the cache, the checksum, and every way a download can fail. Nothing here
-touches the network: downloads are served from file:// URLs of ../shared/data, and a failing
+touches the network: downloads are served from file:// URLs of the test data folder (tests/data), and a failing
 network is simulated by replacing urlopen."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from companion.data.corpora import TINY_SHAKESPEARE, data_dir, fetch, tiny_shake
 
 
 @pytest.fixture
-def shared_file(shared_data):
-    return shared_data / TINY_SHAKESPEARE.filename
+def local_copy(test_data):
+    return test_data / TINY_SHAKESPEARE.filename
 
 
 @pytest.fixture
@@ -40,14 +40,14 @@ def served_from(path, **changes) -> corpora.Corpus:
     return dataclasses.replace(TINY_SHAKESPEARE, url=path.resolve().as_uri(), **changes)
 
 
-def test_the_shared_copy_is_the_published_file(shared_file):
-    data = shared_file.read_bytes()
+def test_the_local_copy_is_the_published_file(local_copy):
+    data = local_copy.read_bytes()
     assert len(data) == TINY_SHAKESPEARE.n_bytes
     assert hashlib.sha256(data).hexdigest() == TINY_SHAKESPEARE.sha256
 
 
-def test_a_cached_file_is_used_without_the_network(no_network, shared_data):
-    text = tiny_shakespeare(shared_data)
+def test_a_cached_file_is_used_without_the_network(no_network, test_data):
+    text = tiny_shakespeare(test_data)
     assert len(text) == 1_115_394 and len(set(text)) == 65
     assert text.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
 
@@ -63,22 +63,22 @@ def test_the_cache_folder_comes_from_the_environment(monkeypatch, tmp_path):
     assert data_dir() == tmp_path / "home" / ".cache" / "companion"
 
 
-def test_download_writes_the_verified_file_and_no_temporary(online, tmp_path, shared_file):
+def test_download_writes_the_verified_file_and_no_temporary(online, tmp_path, local_copy):
     folder = tmp_path / "cache" / "nested"  # created on demand
-    path = fetch(served_from(shared_file), folder, progress=False)
+    path = fetch(served_from(local_copy), folder, progress=False)
     assert path == folder / TINY_SHAKESPEARE.filename
-    assert path.read_bytes() == shared_file.read_bytes()
+    assert path.read_bytes() == local_copy.read_bytes()
     assert [p.name for p in folder.iterdir()] == [TINY_SHAKESPEARE.filename]
 
 
-def test_a_corrupted_cache_file_is_downloaded_again(online, tmp_path, shared_file):
+def test_a_corrupted_cache_file_is_downloaded_again(online, tmp_path, local_copy):
     stale = tmp_path / TINY_SHAKESPEARE.filename
-    stale.write_bytes(shared_file.read_bytes()[:1000])  # an interrupted copy
-    fetch(served_from(shared_file), tmp_path, progress=False)
-    assert stale.read_bytes() == shared_file.read_bytes()
+    stale.write_bytes(local_copy.read_bytes()[:1000])  # an interrupted copy
+    fetch(served_from(local_copy), tmp_path, progress=False)
+    assert stale.read_bytes() == local_copy.read_bytes()
 
 
-def test_wrong_bytes_are_refused_and_the_cache_is_untouched(online, tmp_path, shared_file):
+def test_wrong_bytes_are_refused_and_the_cache_is_untouched(online, tmp_path, local_copy):
     impostor = tmp_path / "impostor.txt"
     impostor.write_text("<html>proxy error</html>", encoding="utf-8")
     cache = tmp_path / "cache"

@@ -21,6 +21,8 @@ from companion import grade
 from companion.exercises import EXERCISES
 from companion.student import student_notebook
 
+pytestmark = pytest.mark.slow  # runs notebooks or scripts in subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {p.stem: p for p in sorted((REPO / "notebooks").glob("*.ipynb"))}
 CELL_TIMEOUT = 300  # seconds: generous, the timeouts have their own test

@@ -154,16 +154,28 @@ def test_config_d_model_not_divisible():
 
 
 @pytest.mark.parametrize(
-    "field,value,message",
+    "field,value,error,message",
     [
-        ("pos_encoding", "alibi", "pos_encoding='alibi' must be one of"),
-        ("activation", "tanh", "activation='tanh' must be one of"),
-        ("dropout", 1.0, r"dropout=1.0 must lie in \[0, 1\)"),
-        ("n_layers", 0, "n_layers=0 must be a positive integer"),
+        ("pos_encoding", "alibi", ValueError, "pos_encoding='alibi' must be one of"),
+        ("activation", "tanh", ValueError, "activation='tanh' must be one of"),
+        ("dropout", 1.0, ValueError, r"dropout=1.0 must be a number in \[0, 1\)"),
+        ("dropout", "0.1", TypeError, r"dropout='0.1' must be a number in \[0, 1\)"),
+        ("n_layers", 0, ValueError, "n_layers=0 must be a positive int"),
+        ("n_layers", True, TypeError, "n_layers=True must be a positive int .a bool"),
+        ("n_heads", True, TypeError, "n_heads=True must be a positive int"),
+        ("d_ff", 0, ValueError, "d_ff=0 must be a positive int"),
+        ("layer_norm_eps", 0.0, ValueError, "layer_norm_eps=0.0 must be a number > 0"),
+        ("layer_norm_eps", -1e-5, ValueError, "layer_norm_eps=-1e-05 must be a number > 0"),
+        ("norm_first", "no", TypeError, "norm_first='no' must be True or False"),
+        ("final_norm", 1, TypeError, "final_norm=1 must be True or False"),
+        ("type_vocab_size", -1, ValueError, "type_vocab_size=-1 must be an int >= 0"),
+        ("tie_weights", None, TypeError, "tie_weights=None must be True or False"),
     ],
 )
-def test_config_errors(field, value, message):
-    with pytest.raises(ValueError, match=message):
+def test_config_errors(field, value, error, message):
+    """Each bad value is refused where it is passed, naming it (the holes found by trying bad
+    input: True for n_layers, d_ff=0, eps <= 0 giving NaN logits, "no" giving pre-LN, ...)."""
+    with pytest.raises(error, match=message):
         GPTConfig(**{field: value})
 
 

@@ -1,5 +1,5 @@
 """Static checks of the notebooks and the book configuration (CONVENTIONS §3). Nothing is executed here:
-nbval runs the notebooks (`make nbval`), tests/browser_check.py looks at the built book.
+nbval runs the notebooks (`make nbval`), tools/browser_check.py looks at the built book.
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def test_outputs_are_from_the_cpu_or_gpu_profile(path):
 def test_progress_bars_are_stored_as_shown(path):
     """A cell's streams hold what a reader saw, not every redraw of a progress bar: the book turns
     each stored output, and each ``\\r``, into a line break, so 2,000 tqdm updates would be 2,000
-    lines (tests/execute_notebooks.py settles them)."""
+    lines (tools/execute_notebooks.py settles them)."""
     for i, cell in enumerate(code_cells(load(path)), start=1):
         outputs = cell.get("outputs", [])
         for j, out in enumerate(outputs):

@@ -334,7 +334,7 @@ def test_batches_draw_only_the_given_numbers():
 
 def test_batches_errors():
     src_tok, tgt_tok = number_tokenizers()
-    with pytest.raises(ValueError, match="batch_size=0 must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size=0 must be a positive int"):
         NumberBatches([1, 2], 0, src_tok, tgt_tok)
     with pytest.raises(ValueError, match="nums is empty"):
         NumberBatches([], 4, src_tok, tgt_tok)

@@ -1,7 +1,7 @@
 """companion.pretrained: all-MiniLM-L6-v2 in companion's Encoder reproduces sentence-transformers.
 
 The reference (token ids and embeddings of 21 texts) was written by
-tests/fixtures/make_minilm_reference.py with sentence-transformers, which companion never imports.
+tools/make_minilm_reference.py with sentence-transformers, which companion never imports.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ import yaml
 from companion.exercises import exercise_table
 from companion.student import STUB_TAGS, student_notebook
 
+pytestmark = pytest.mark.slow  # runs notebooks or scripts in subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{([\w-]+)\}")

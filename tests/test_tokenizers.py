@@ -356,7 +356,7 @@ def minilm_vocab() -> WordPieceTokenizer:
 
 def test_wordpiece_matches_sentence_transformers_ids(minilm_vocab) -> None:
     """Token ids of 21 texts (accents, Chinese, emoji, control characters, truncation, ...)
-    as sentence-transformers produced them (tests/fixtures/make_minilm_reference.py)."""
+    as sentence-transformers produced them (tools/make_minilm_reference.py)."""
     reference = json.loads((FIXTURES / "minilm_reference.json").read_text(encoding="utf-8"))
     assert reference["max_seq_length"] == minilm_vocab.max_length == 256
     for text, ids in zip(reference["texts"], reference["input_ids"], strict=True):

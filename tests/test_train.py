@@ -21,6 +21,7 @@ from companion.models import GPT, GPTConfig
 from companion.train import (
     History,
     TrainConfig,
+    TrainState,
     configure_optimizer,
     evaluate,
     lm_loss,
@@ -229,26 +230,49 @@ def test_nan_loss_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())  # step 3 updated nothing
 
 
-def test_weights_gone_nan_are_never_written_over_a_good_checkpoint(tmp_path):
+def test_a_nan_gradient_stops_the_run_before_the_update(tmp_path):
+    """A finite loss with a NaN gradient: the error says the weights were not updated, and they
+    were not (they used to be NaN in memory while the message said otherwise)."""
     path = tmp_path / "last.safetensors"
-    calls = 0
+    calls, before = 0, {}
 
     def loss_fn(model, batch):
         nonlocal calls
         calls += 1
         loss = lm_loss(model, batch)
         if calls == 4:  # a finite loss whose gradient is NaN: sqrt'(0) * 0
+            before.update({n: p.detach().clone() for n, p in model.named_parameters()})
             loss = loss + 0 * torch.sqrt(model.head.weight.sum() * 0)
         return loss
 
-    with pytest.raises(FloatingPointError, match=r"weights became NaN or infinite by step 4"):
+    model = bigram()
+    with pytest.raises(
+        FloatingPointError, match=r"gradient became nan at step 4 .* weights are those after step 3"
+    ):
         train(
-            bigram(),
+            model,
             loss_fn,
             TRAIN,
             quick(checkpoint_dir=tmp_path, checkpoint_every=2, grad_clip=None),
         )
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
     assert read_metadata(path)["step"] == 2
+
+
+def test_nan_weights_are_never_written_over_a_good_checkpoint(tmp_path):
+    path = tmp_path / "last.safetensors"
+    model = bigram()
+    state = TrainState.start(model, quick())
+    state.save(path)
+    good = path.read_bytes()
+    with torch.no_grad():
+        model.head.weight[0, 0] = float("nan")
+    state.step = 5
+    with pytest.raises(
+        FloatingPointError, match=r"weights became NaN or infinite by step 5 \(head"
+    ):
+        state.save(path)
+    assert path.read_bytes() == good
 
 
 def test_a_loss_that_is_not_a_scalar_is_rejected():
@@ -396,31 +420,43 @@ def test_history_round_trips_through_json():
 
 
 @pytest.mark.parametrize(
-    ("overrides", "match"),
+    ("overrides", "error", "match"),
     [
-        ({"max_steps": 0}, "max_steps=0 is invalid: expected a positive int"),
-        ({"max_steps": True}, "max_steps=True"),
-        ({"lr": 0}, "lr=0 is invalid"),
-        ({"lr": float("nan")}, "lr=nan"),
-        ({"min_lr_ratio": 1.5}, r"min_lr_ratio=1.5 is invalid: expected in \[0, 1\]"),
-        ({"warmup_steps": -1}, "warmup_steps=-1"),
-        ({"warmup_steps": 200}, "warmup_steps=200 must be smaller than max_steps=200"),
-        ({"weight_decay": -0.1}, "weight_decay=-0.1"),
-        ({"betas": (0.9, 1.0)}, r"betas=\(0.9, 1.0\)"),
-        ({"grad_clip": 0}, "grad_clip=0 .* or None"),
-        ({"eval_every": 0}, "eval_every=0"),
-        ({"eval_batches": 0}, "eval_batches=0"),
-        ({"amp": "fp8"}, "amp='fp8' is invalid: expected one of"),
-        ({"checkpoint_every": 10}, "checkpoint_every=10 needs a folder .* checkpoint_dir"),
-        ({"checkpoint_every": 0, "checkpoint_dir": "x"}, "checkpoint_every=0"),
-        ({"seed": -1}, "seed=-1"),
-        ({"max_seconds": 0}, "max_seconds=0"),
-        ({"progress": "yes"}, "progress='yes'"),
+        ({"max_steps": 0}, ValueError, "max_steps=0 must be a positive int"),
+        ({"max_steps": True}, TypeError, "max_steps=True must be a positive int"),
+        ({"lr": 0}, ValueError, "lr=0 must be a number > 0"),
+        ({"lr": float("nan")}, ValueError, "lr=nan"),
+        ({"lr": "3e-4"}, TypeError, "lr='3e-4' must be a number > 0"),
+        ({"min_lr_ratio": 1.5}, ValueError, r"min_lr_ratio=1.5 must be a number in \[0, 1\]"),
+        ({"warmup_steps": -1}, ValueError, "warmup_steps=-1"),
+        ({"warmup_steps": 200}, ValueError, "warmup_steps=200 must be smaller than max_steps=200"),
+        ({"weight_decay": -0.1}, ValueError, "weight_decay=-0.1"),
+        ({"betas": (0.9, 1.0)}, ValueError, r"betas=\(0.9, 1.0\) must be 2 numbers in \[0, 1\)"),
+        ({"betas": 0.9}, TypeError, r"betas=0.9 must be 2 numbers in \[0, 1\)"),
+        ({"betas": (0.9, "x")}, TypeError, r"betas=\(0.9, 'x'\)"),
+        ({"grad_clip": 0}, ValueError, "grad_clip=0 .* None: no clipping"),
+        ({"eval_every": 0}, ValueError, "eval_every=0"),
+        ({"eval_batches": 0}, ValueError, "eval_batches=0"),
+        ({"amp": "fp8"}, ValueError, "amp='fp8' must be one of"),
+        ({"checkpoint_every": 10}, ValueError, "checkpoint_every=10 .* set checkpoint_dir"),
+        ({"checkpoint_every": 0, "checkpoint_dir": "x"}, ValueError, "checkpoint_every=0"),
+        ({"seed": -1}, ValueError, "seed=-1"),
+        ({"max_seconds": 0}, ValueError, "max_seconds=0"),
+        ({"progress": "yes"}, TypeError, "progress='yes' must be True or False"),
     ],
 )
-def test_train_config_rejects_bad_values(overrides, match):
-    with pytest.raises(ValueError, match=match):
+def test_train_config_rejects_bad_values(overrides, error, match):
+    with pytest.raises(error, match=match):
         TrainConfig(**overrides)
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path):
+    """Found at the first save, after the whole run, it would lose the run's history."""
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    with pytest.raises(ValueError, match="checkpoint_dir=.*notes.txt' must be a folder"):
+        TrainConfig(checkpoint_dir=existing)
+    assert existing.read_text() == "keep me"
 
 
 def test_train_config_defaults_are_valid():
@@ -535,3 +571,43 @@ def test_two_seeded_gpt_runs_are_bit_identical():
     history_b = train(b, lm_loss, TRAIN, quick(), eval_batches=VAL)
     assert_same_parameters(a, b)
     assert lists(history_a) == lists(history_b)
+
+
+# --------------------------------------------------------------------------- resuming with another config
+
+
+def test_resuming_with_a_changed_config_is_refused_before_anything_changes(tmp_path):
+    train(bigram(), lm_loss, TRAIN, quick(max_steps=12, checkpoint_dir=tmp_path))
+    model = bigram(1)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(
+        ValueError, match=r"another TrainConfig \(lr: 0.01 -> 0.02\).*override_config"
+    ):
+        train(
+            model,
+            lm_loss,
+            TRAIN,
+            quick(max_steps=12, lr=2e-2),
+            resume_from=tmp_path / "last.safetensors",
+        )
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))
+
+
+def test_logistics_may_change_on_resume(tmp_path):
+    train(bigram(), lm_loss, TRAIN, quick(max_steps=12, checkpoint_dir=tmp_path))
+    config = quick(max_steps=12, max_seconds=60.0, eval_every=3, checkpoint_dir=tmp_path / "new")
+    history = train(bigram(1), lm_loss, TRAIN, config, resume_from=tmp_path / "last.safetensors")
+    assert history.steps == list(range(1, 13))
+
+
+def test_override_applies_the_new_schedule_from_the_saved_step(tmp_path):
+    old = quick(max_steps=12, checkpoint_dir=tmp_path)
+    train(bigram(), lm_loss, TRAIN, old)
+    new = quick(max_steps=30, lr=2e-2, betas=(0.8, 0.9))
+    model = bigram(1)
+    history = train(
+        model, lm_loss, TRAIN, new, resume_from=tmp_path / "last.safetensors", override_config=True
+    )
+    assert history.steps == list(range(1, 31))
+    assert history.lr[:12] == pytest.approx([lr_at(s, old) for s in range(1, 13)])
+    assert history.lr[12:] == pytest.approx([lr_at(s, new) for s in range(13, 31)])

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from companion import validators as check
+
 __all__ = ["TokenBatches", "split"]
 
 
@@ -36,9 +38,8 @@ def as_token_tensor(tokens: Tensor | Sequence[int], name: str = "tokens") -> Ten
 
 
 def check_positive_int(name: str, value: object) -> None:
-    """Raises ``ValueError`` naming ``name`` unless ``value`` is an ``int`` (not a ``bool``) above 0."""
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
+    """Raises naming ``name`` unless ``value`` is an ``int`` (not a ``bool``) above 0."""
+    check.positive_int(name, value)
 
 
 class TokenBatches:
@@ -69,7 +70,7 @@ class TokenBatches:
         context_len: int,
         device: torch.device | str | None = None,
     ) -> None:
-        check_positive_int("batch_size", batch_size)
+        check.positive_int("batch_size", batch_size)
         check_positive_int("context_len", context_len)
         self.tokens = as_token_tensor(tokens)
         n = len(self.tokens)

@@ -8,7 +8,7 @@ The cache folder is ``$COMPANION_DATA`` if set, else ``companion`` under the use
 download goes to a temporary file next to it and replaces it only once its checksum is right, so
 an interrupted or corrupted download never leaves a bad file under the real name. With
 ``COMPANION_OFFLINE=1`` nothing is downloaded: a missing file is an error that says where to put
-it (the tests run this way, with the cache seeded from ``../shared/data``).
+it (the tests run this way, with ``COMPANION_DATA`` pointing at the copy in ``tests/data``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm  # text bars: they render in the static book and need no widgets
+
+from companion.files import atomic_write
 
 __all__ = ["TINY_SHAKESPEARE", "Corpus", "data_dir", "fetch", "tiny_shakespeare"]
 
@@ -98,12 +99,10 @@ def fetch(
         raise ConnectionError(
             f"{stale}, and {OFFLINE_ENV} is set, so it is not downloaded; {by_hand}"
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{corpus.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(corpus.url, timeout=30) as response:
+        # atomic: the real name only ever holds a verified file
+        with atomic_write(path) as out, urllib.request.urlopen(corpus.url, timeout=30) as response:
+            digest = hashlib.sha256()
             total = int(response.headers.get("Content-Length") or corpus.n_bytes)
             with tqdm(
                 total=total, unit="B", unit_scale=True, desc=corpus.filename, disable=not progress
@@ -112,20 +111,17 @@ def fetch(
                     out.write(block)
                     digest.update(block)
                     bar.update(len(block))
-        if digest.hexdigest() != corpus.sha256:
-            raise ValueError(
-                f"the file downloaded from {corpus.url} has sha256 {digest.hexdigest()}, not "
-                f"{corpus.sha256}: the server sent something else (a proxy's error page?); "
-                f"nothing was written to {path}. Try again later, or {by_hand}"
-            )
-        os.replace(tmp, path)  # atomic: the real name only ever holds a verified file
+            if digest.hexdigest() != corpus.sha256:
+                raise ValueError(
+                    f"the file downloaded from {corpus.url} has sha256 {digest.hexdigest()}, not "
+                    f"{corpus.sha256}: the server sent something else (a proxy's error page?); "
+                    f"nothing was written to {path}. Try again later, or {by_hand}"
+                )
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
         reason = getattr(e, "reason", e)  # a disk error (OSError) is raised as it is
         raise ConnectionError(
             f"could not download {corpus.description} from {corpus.url} ({reason}); {by_hand}"
         ) from e
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -31,8 +31,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from companion import validators as check
 from companion.attention import padding_mask
-from companion.data.batches import check_positive_int
 from companion.tokenizers import CharTokenizer
 
 __all__ = [
@@ -305,7 +305,7 @@ class NumberBatches:
         device: torch.device | str | None = None,
         balanced: bool = True,
     ) -> None:
-        check_positive_int("batch_size", batch_size)
+        check.positive_int("batch_size", batch_size)
         nums = sorted(_check_number(n) for n in nums)
         if not nums:
             raise ValueError("nums is empty: pass the training numbers, e.g. split_numbers().train")

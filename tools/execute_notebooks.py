@@ -1,6 +1,6 @@
 """Re-execute notebooks in place and store their outputs: what `make notebooks` runs.
 
-    python tests/execute_notebooks.py [notebooks/20_attention.ipynb ...]   # default: all
+    python tools/execute_notebooks.py [notebooks/20_attention.ipynb ...]   # default: all
 
 The profile is ``COMPANION_PROFILE`` if set, else ``gpu`` when CUDA is available, else ``cpu``
 (CONVENTIONS §3: the book shows the publish profile's outputs). Each notebook runs top to

@@ -1,6 +1,6 @@
 """Load every page of the built book in headless Chromium and fail on anything a reader would see broken.
 
-    python tests/browser_check.py [_build/html]          # `make browser-check`, part of `make test`
+    python tools/browser_check.py [_build/html]          # `make browser-check`, part of `make test`
 
 The site is served from 127.0.0.1 by a thread of this process and opened in Debian's Chromium
 (``/usr/bin/chromium``, or ``$CHROMIUM``) through Playwright; Playwright's own browser download is
