@@ -318,7 +318,7 @@ def test_bpe_load_rejects_bad_files(tmp_path, content: str, match: str) -> None:
     assert str(path) in str(info.value)  # the message names the file
 
 
-@pytest.mark.parametrize("fail", ["json.dump", "os.replace"])
+@pytest.mark.parametrize("fail", ["json.dumps", "os.replace"])
 def test_save_is_atomic(monkeypatch, tmp_path, fail: str) -> None:
     path = tmp_path / "tok.json"
     BPETokenizer.train("aaabdaaabac", 300).save(path)
