@@ -18,6 +18,7 @@ import os
 import platform
 import random
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import TypeVar
 
 import numpy as np
@@ -84,15 +85,13 @@ def seed_everything(seed: int) -> None:
 
 def describe() -> str:
     """One line per fact a reader needs to compare their run with the book's: versions, device, profile."""
-    import companion
-
     dev = device()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     p = profile()
     return "\n".join(
         [
             f"python {platform.python_version()}, torch {torch.__version__}, "
-            f"companion {companion.__version__}",
+            f"companion {version('companion')}",
             f"device: {dev.type} ({name})",
             f"profile: {p.name} ({p.where})",
         ]

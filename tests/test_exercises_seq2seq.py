@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from companion.data.numbers import chinese_numeral
+from companion.data.number_words import chinese_numeral
 from companion.exercises import grade_namespace
 from companion.exercises.seq2seq import check_chinese_numeral, check_greedy_decode
 from companion.generate import greedy_decode

@@ -3,13 +3,13 @@
 - :mod:`companion.data.batches`: :class:`TokenBatches` (random training windows drawn from an
   explicit generator) and :func:`split` (train/validation);
 - :mod:`companion.data.corpora`: :func:`tiny_shakespeare` and the cache it downloads into;
-- :mod:`companion.data.numbers`: English number words to Chinese numerals, a sequence-to-sequence
+- :mod:`companion.data.number_words`: English number words to Chinese numerals, a sequence-to-sequence
   task (chapter 32).
 """
 
 from companion.data.batches import TokenBatches, split
 from companion.data.corpora import TINY_SHAKESPEARE, Corpus, data_dir, fetch, tiny_shakespeare
-from companion.data.numbers import (
+from companion.data.number_words import (
     NumberBatches,
     NumberSplit,
     Seq2SeqBatch,

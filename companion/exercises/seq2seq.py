@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from companion.attention import padding_mask
-from companion.data.numbers import chinese_numeral
+from companion.data.number_words import chinese_numeral
 from companion.exercises.core import SEED, Case, Exercise, Score, case_generator, run_cases
 from companion.generate import greedy_decode
 from companion.models import EncoderDecoder, EncoderDecoderConfig
@@ -33,7 +33,7 @@ def _numeral_case(fn: Callable, nums: Sequence[int]) -> Callable[[], str | None]
 
 def check_chinese_numeral(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-seq2seq-chinese-numeral: ``my_chinese_numeral(n)`` for 0..9,999 against
-    :func:`companion.data.numbers.chinese_numeral`, by rule; a failure names the input and what
+    :func:`companion.data.number_words.chinese_numeral`, by rule; a failure names the input and what
     the function returned, never the expected numeral."""
     g = case_generator(1)
     random_tens = torch.randint(20, 100, (12,), generator=g).tolist()

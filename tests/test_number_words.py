@@ -1,4 +1,4 @@
-"""companion.data.numbers: hand-checked words and numerals for every rule, independent parsers that
+"""companion.data.number_words: hand-checked words and numerals for every rule, independent parsers that
 agree on all of 0..99,999, the split by number, the vocabularies, the batches and the errors."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion.data.numbers import (
+from companion.data.number_words import (
     BOS,
     EOS,
     MAX_NUMBER,
