@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from companion import validators as check
-from companion.attention import padding_mask
+from companion.masks import padding_mask
 from companion.tokenizers import CharTokenizer
 
 __all__ = [
