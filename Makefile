@@ -83,9 +83,9 @@ notebooks: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## re-execute 
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
 # The student edition (book/instructors.md): notebooks with stubs instead of solutions, and their
-# book in student/_build/html. Grading: $(BIN)/python -m companion.grade SUBMISSIONS --out grades.csv
+# book in student/_build/html. Grading: $(BIN)/python -m companion.course.grade SUBMISSIONS --out grades.csv
 student: $(VENV)/.installed-book  ## write the solution-free student edition and its book into student/
-	$(BIN)/python -m companion.student --out student
+	$(BIN)/python -m companion.course.student --out student
 
 # A new chapter from the template: make chapter N=51 SLUG=grokking TITLE="Grokking"
 chapter: $(VENV)/.installed-test  ## new chapter N=51 SLUG=grokking TITLE="...": notebook, toc, map, exercises file

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("layers",),
     ("models",),
     ("generate", "train", "pretraining", "pretrained"),  # what is done with models
-    ("exercises", "grade", "student"),  # the course: checkers, grading, the student edition
+    ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -1,4 +1,4 @@
-"""The grading command (companion/grade.py) on real notebooks: solutions get full marks, the student
+"""The grading command (companion/course/grade.py) on real notebooks: solutions get full marks, the student
 edition gets zeros, one wrong function costs exactly its exercise, a hanging cell is interrupted and
 reported without stopping the other students, and submitted code runs in a kernel, never in the
 grader's process. One grading run covers all of it (each notebook is executed once)."""
@@ -17,9 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from companion import grade
-from companion.exercises import EXERCISES
-from companion.student import student_notebook
+from companion.course import code_exercises, grade
+from companion.course.student import student_notebook
 
 pytestmark = pytest.mark.slow  # runs notebooks or scripts in subprocesses
 
@@ -27,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {p.stem: p for p in sorted((REPO / "notebooks").glob("*.ipynb"))}
 CELL_TIMEOUT = 300  # seconds: generous, the timeouts have their own test
 AUTO = {
-    stem: sorted(ex.label for ex in EXERCISES.values() if ex.notebook == stem) for stem in NOTEBOOKS
+    stem: sorted(ex.label for ex in code_exercises().values() if ex.notebook == stem)
+    for stem in NOTEBOOKS
 }
 
 
@@ -47,7 +47,7 @@ def code_cell(src: str) -> dict:
 def checked_solutions_only(nb: dict) -> dict:
     """The solution notebook, with the solution cells of exercises that are not auto-checked
     emptied: they cost time (a 48-layer sweep) and play no part in grading."""
-    names = {n for ex in EXERCISES.values() for n in ex.names}
+    names = {n for ex in code_exercises().values() for n in ex.names}
     for cell in nb["cells"]:
         if "solution" in cell.get("metadata", {}).get("tags", []):
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
@@ -144,7 +144,7 @@ def test_submission_runs_in_a_kernel_process(graded):
 def definitions(stem: str) -> str:
     """The functions that the checked solutions of ``stem`` define, without their tests."""
     nb = load(stem)
-    names = {n for ex in EXERCISES.values() if ex.notebook == stem for n in ex.names}
+    names = {n for ex in code_exercises().values() if ex.notebook == stem for n in ex.names}
     parts = []
     for cell in nb["cells"]:
         if "solution" in cell.get("metadata", {}).get("tags", []):
@@ -198,7 +198,9 @@ def test_timeouts(tmp_path):
 
 def test_command_line_errors(tmp_path):
     run = lambda *a: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "companion.grade", *map(str, a)], capture_output=True, text=True
+        [sys.executable, "-m", "companion.course.grade", *map(str, a)],
+        capture_output=True,
+        text=True,
     )
     missing = run(tmp_path / "nope", "--out", tmp_path / "g.csv")
     assert missing.returncode != 0 and "is not a folder" in missing.stderr

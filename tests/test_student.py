@@ -1,4 +1,4 @@
-"""The student edition (`make student`, companion/student.py): no solution survives anywhere in it,
+"""The student edition (`make student`, companion/course/student.py): no solution survives anywhere in it,
 its notebooks still pass nbval up to their stubs, and its book builds. Also checks that the
 exercise table of book/instructors.md is the one `exercise_table()` gives."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from companion.exercises import exercise_table
-from companion.student import STUB_TAGS, student_notebook
+from companion.course import exercise_table
+from companion.course.student import STUB_TAGS, student_notebook
 
 pytestmark = pytest.mark.slow  # runs notebooks or scripts in subprocesses
 
@@ -80,7 +80,7 @@ def edition(tmp_path_factory) -> Path:
     """`make student` into a temporary folder, book build included."""
     out = tmp_path_factory.mktemp("edition") / "student"
     subprocess.run(
-        [sys.executable, "-m", "companion.student", "--out", str(out)],
+        [sys.executable, "-m", "companion.course.student", "--out", str(out)],
         check=True,
         capture_output=True,
         text=True,

@@ -6,15 +6,23 @@ from collections.abc import Callable
 
 import torch
 
-from companion.exercises.core import Case, Exercise, Score, case_generator, compare, run_cases
+from companion.course.core import Case, Score, case_generator, compare, run_cases
+from companion.course.registry import Chapter
 from companion.generate import filter_logits
 from companion.ngram import ngram_cross_entropy
 
-NOTEBOOK = "31_train_gpt"
+CHAPTER = Chapter(31, "train_gpt")  # notebooks/31_train_gpt.ipynb
+
 
 NGRAM_ATOL = 1e-6
 
 
+@CHAPTER.exercise(
+    "ex-train-gpt-ngram",
+    title="How far can counting go?",
+    difficulty="medium",
+    names=("ngram_cross_entropy",),
+)
 def check_ngram_cross_entropy(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-train-gpt-ngram: ``ngram_cross_entropy(train, val, vocab_size, n, alpha)`` -> float, the
     add-alpha n-gram model's cross-entropy in nats per token on ``val`` (positions ``t >= n - 1``),
@@ -60,6 +68,12 @@ def check_ngram_cross_entropy(fn: Callable, *, verbose: bool = True) -> Score:
 PROBS_ATOL = 1e-6
 
 
+@CHAPTER.exercise(
+    "ex-train-gpt-sampling",
+    title="Temperature and top-k",
+    difficulty="easy",
+    names=("next_token_probs",),
+)
 def check_next_token_probs(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-train-gpt-sampling: ``next_token_probs(logits, temperature=1.0, top_k=None)`` -> the
     ``(batch, vocab)`` distribution that temperature and top-k sampling draw from, i.e.
@@ -91,26 +105,8 @@ def check_next_token_probs(fn: Callable, *, verbose: bool = True) -> Score:
     return run_cases("ex-train-gpt-sampling", cases, verbose)
 
 
-EXERCISES = [
-    Exercise(
-        "ex-train-gpt-ngram",
-        NOTEBOOK,
-        "How far can counting go?",
-        "medium",
-        ("ngram_cross_entropy",),
-        check_ngram_cross_entropy,
-    ),
-    Exercise(
-        "ex-train-gpt-sampling",
-        NOTEBOOK,
-        "Temperature and top-k",
-        "easy",
-        ("next_token_probs",),
-        check_next_token_probs,
-    ),
-]
-
-OTHER_EXERCISES = {
-    "ex-train-gpt-context": ("Double the context: predict, then measure", "medium"),
-    "ex-train-gpt-overfit": ("Too little text", "medium"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise(
+    "ex-train-gpt-context", title="Double the context: predict, then measure", difficulty="medium"
+)
+CHAPTER.other_exercise("ex-train-gpt-overfit", title="Too little text", difficulty="medium")

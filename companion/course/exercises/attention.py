@@ -7,19 +7,28 @@ from collections.abc import Callable
 import torch
 
 from companion.attention import causal_mask, padding_mask, scaled_dot_product_attention
-from companion.exercises.core import (
+from companion.course.core import (
     Case,
-    Exercise,
     Score,
     case_generator,
     compare,
     randn,
     run_cases,
 )
+from companion.course.registry import Chapter
+
+CHAPTER = Chapter(20, "attention")  # notebooks/20_attention.ipynb
+
 
 ATTENTION_ATOL = 1e-6
 
 
+@CHAPTER.exercise(
+    "ex-attention-implement",
+    title="Implement attention",
+    difficulty="medium",
+    names=("attention",),
+)
 def check_attention(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-attention-implement: ``attention(q, k, v, mask=None) -> (out, weights)``, explicit, with
     a boolean mask (True = may attend), against :func:`companion.attention.scaled_dot_product_attention`.
@@ -69,24 +78,14 @@ def check_attention(fn: Callable, *, verbose: bool = True) -> Score:
     return run_cases("ex-attention-implement", cases, verbose)
 
 
-NOTEBOOK = "20_attention"
-
-EXERCISES = [
-    Exercise(
-        "ex-attention-implement",
-        NOTEBOOK,
-        "Implement attention",
-        "medium",
-        ("attention",),
-        check_attention,
-    ),
-]
-
-# The chapter's other exercises (pen and paper, predict-then-measure, explain): label -> (title,
-# difficulty). tests/test_exercises.py checks every registry against the notebooks.
-OTHER_EXERCISES = {
-    "ex-attention-by-hand": ("Attention by hand", "easy"),
-    "ex-attention-temperature": ("Temperature: predict, then measure", "easy"),
-    "ex-attention-bert": ("The attention parameters of BERT-base", "easy"),
-    "ex-attention-cost": ("Where the quadratic term takes over", "medium"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise("ex-attention-by-hand", title="Attention by hand", difficulty="easy")
+CHAPTER.other_exercise(
+    "ex-attention-temperature", title="Temperature: predict, then measure", difficulty="easy"
+)
+CHAPTER.other_exercise(
+    "ex-attention-bert", title="The attention parameters of BERT-base", difficulty="easy"
+)
+CHAPTER.other_exercise(
+    "ex-attention-cost", title="Where the quadratic term takes over", difficulty="medium"
+)

@@ -1,6 +1,6 @@
 """The student edition: every notebook without its solutions, and a book built from them.
 
-    python -m companion.student [--out student] [--no-build]      # what `make student` runs
+    python -m companion.course.student [--out student] [--no-build]      # what `make student` runs
 
 For each notebook in ``notebooks/`` it writes ``<out>/notebooks/<name>.ipynb`` where
 
@@ -194,7 +194,7 @@ def make_student(out: Path, repo: Path = REPO, build: bool = True) -> list[Path]
     shutil.copytree(repo / "book", out / "book")
     config = yaml.safe_load((repo / "_config.yml").read_text(encoding="utf-8"))
     header = (
-        "# The student edition's configuration, written by `python -m companion.student` from the\n"
+        "# The student edition's configuration, written by `python -m companion.course.student` from the\n"
         "# repository's _config.yml: solutions hidden, Colab buttons on the student branch.\n"
     )
     (out / "_config.yml").write_text(

@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from companion.exercises.core import Case, Exercise, Score, case_generator, compare, run_cases
+from companion.course.core import Case, Score, case_generator, compare, run_cases
+from companion.course.registry import Chapter
 
-NOTEBOOK = "33_bert_pretraining"
+CHAPTER = Chapter(33, "bert_pretraining")  # notebooks/33_bert_pretraining.ipynb
+
 
 # A vocabulary of 46 ordinary ids and 4 specials, as in the chapter's toy language.
 VOCAB_SIZE, PAD, CLS, SEP, MASK = 50, 46, 47, 48, 49
@@ -48,6 +50,12 @@ def _band(count: int, n: int, p: float, what: str) -> str | None:
     return None
 
 
+@CHAPTER.exercise(
+    "ex-bert-mask-tokens",
+    title="Implement the 80/10/10 corruption",
+    difficulty="medium",
+    names=("my_mask_tokens",),
+)
 def check_mask_tokens(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-bert-mask-tokens: ``my_mask_tokens(ids, generator, mask_id, vocab_size, special_ids,
     select_prob=0.15) -> (corrupted, labels)``, BERT's 80/10/10 corruption."""
@@ -169,6 +177,12 @@ def check_mask_tokens(fn: Callable, *, verbose: bool = True) -> Score:
 MLM_ATOL = 1e-10
 
 
+@CHAPTER.exercise(
+    "ex-bert-mlm-loss",
+    title="The loss on the selected positions",
+    difficulty="easy",
+    names=("my_mlm_loss",),
+)
 def check_mlm_loss(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-bert-mlm-loss: ``my_mlm_loss(logits, labels)``, the mean cross-entropy over the positions
     whose label is not -100, against :func:`torch.nn.functional.cross_entropy` (float64)."""
@@ -210,26 +224,8 @@ def check_mlm_loss(fn: Callable, *, verbose: bool = True) -> Score:
     return run_cases("ex-bert-mlm-loss", cases, verbose)
 
 
-EXERCISES = [
-    Exercise(
-        "ex-bert-mask-tokens",
-        NOTEBOOK,
-        "Implement the 80/10/10 corruption",
-        "medium",
-        ("my_mask_tokens",),
-        check_mask_tokens,
-    ),
-    Exercise(
-        "ex-bert-mlm-loss",
-        NOTEBOOK,
-        "The loss on the selected positions",
-        "easy",
-        ("my_mlm_loss",),
-        check_mlm_loss,
-    ),
-]
-
-OTHER_EXERCISES: dict[str, tuple[str, str]] = {
-    "ex-bert-by-hand": ("What the model sees, by hand", "easy"),
-    "ex-bert-freeze": ("Freeze the encoder: predict, then measure", "medium"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise("ex-bert-by-hand", title="What the model sees, by hand", difficulty="easy")
+CHAPTER.other_exercise(
+    "ex-bert-freeze", title="Freeze the encoder: predict, then measure", difficulty="medium"
+)

@@ -11,16 +11,19 @@ import torch
 from torch import Tensor
 
 from companion.attention import MultiHeadAttention, causal_mask
-from companion.exercises.core import (
+from companion.course.core import (
     Case,
-    Exercise,
     Score,
     case_generator,
     compare,
     randn,
     run_cases,
 )
+from companion.course.registry import Chapter
 from companion.models import EncoderDecoder, EncoderDecoderConfig
+
+CHAPTER = Chapter(30, "build_transformer")  # notebooks/30_build_transformer.ipynb
+
 
 CAUSAL_ATOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
@@ -58,6 +61,12 @@ def _leak(got: Tensor, again: object, want: Tensor, t: int, atol: float) -> str 
     return None
 
 
+@CHAPTER.exercise(
+    "ex-build-transformer-causal-attention",
+    title="Causal self-attention from the weights",
+    difficulty="medium",
+    names=("causal_self_attention",),
+)
 def check_causal_self_attention(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-build-transformer-causal-attention: ``causal_self_attention(x, w_q, w_k, w_v, w_o,
     n_heads)``, multi-head self-attention under the causal mask with ``Q = x @ w_q`` (head ``i``
@@ -122,6 +131,12 @@ def _model_parameters(fields: tuple[tuple[str, object], ...]) -> int:
         return EncoderDecoder(EncoderDecoderConfig(**dict(fields))).num_parameters()
 
 
+@CHAPTER.exercise(
+    "ex-build-transformer-parameter-count",
+    title="The parameter count of any configuration",
+    difficulty="medium",
+    names=("encoder_decoder_parameters",),
+)
 def check_parameter_count(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-build-transformer-parameter-count: ``encoder_decoder_parameters(config)`` -> the number
     of parameters of ``EncoderDecoder(config)`` (an int), for configs that vary the vocabularies,
@@ -190,28 +205,14 @@ def check_parameter_count(fn: Callable, *, verbose: bool = True) -> Score:
     return run_cases("ex-build-transformer-parameter-count", cases, verbose)
 
 
-NOTEBOOK = "30_build_transformer"
-
-EXERCISES = [
-    Exercise(
-        "ex-build-transformer-causal-attention",
-        NOTEBOOK,
-        "Causal self-attention from the weights",
-        "medium",
-        ("causal_self_attention",),
-        check_causal_self_attention,
-    ),
-    Exercise(
-        "ex-build-transformer-parameter-count",
-        NOTEBOOK,
-        "The parameter count of any configuration",
-        "medium",
-        ("encoder_decoder_parameters",),
-        check_parameter_count,
-    ),
-]
-
-OTHER_EXERCISES = {
-    "ex-build-transformer-target-padding": ("Does the decoder need a target padding mask?", "easy"),
-    "ex-build-transformer-final-norm": ("The final LayerNorm: predict, then measure", "medium"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise(
+    "ex-build-transformer-target-padding",
+    title="Does the decoder need a target padding mask?",
+    difficulty="easy",
+)
+CHAPTER.other_exercise(
+    "ex-build-transformer-final-norm",
+    title="The final LayerNorm: predict, then measure",
+    difficulty="medium",
+)

@@ -7,22 +7,31 @@ from collections.abc import Callable
 
 import torch
 
-from companion.exercises.core import (
+from companion.course.core import (
     SEED,
     Case,
-    Exercise,
     Score,
     case_generator,
     compare,
     randn,
     run_cases,
 )
+from companion.course.registry import Chapter
 from companion.pretrained import mean_pool
 from companion.tokenizers import wordpiece
+
+CHAPTER = Chapter(34, "pretrained_minilm")  # notebooks/34_pretrained_minilm.ipynb
+
 
 MEAN_POOL_ATOL = 1e-10
 
 
+@CHAPTER.exercise(
+    "ex-pretrained-mean-pooling",
+    title="Mean pooling with a mask",
+    difficulty="easy",
+    names=("mean_pooling",),
+)
 def check_mean_pooling(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-pretrained-mean-pooling: ``mean_pooling(hidden, mask)``, the mean of the hidden states
     ``(batch, seq, d)`` over the positions where ``mask (batch, seq)`` (bool) is True, against
@@ -65,6 +74,12 @@ def _random_vocab(rng: random.Random) -> set[str]:
     return letters | {p if rng.random() < 0.5 else "##" + p for p in longer} | {"[UNK]"}
 
 
+@CHAPTER.exercise(
+    "ex-pretrained-wordpiece",
+    title="WordPiece for one word",
+    difficulty="medium",
+    names=("wordpiece_word",),
+)
 def check_wordpiece_word(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-pretrained-wordpiece: ``wordpiece_word(word, vocab)``, greedy longest-match-first
     WordPiece of one word (``##`` continuations, ``["[UNK]"]`` for a word that cannot be
@@ -110,28 +125,10 @@ def _first_difference(got: list[str], want: list[str]) -> int:
     return next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b) + 1
 
 
-NOTEBOOK = "34_pretrained_minilm"
-
-EXERCISES = [
-    Exercise(
-        "ex-pretrained-mean-pooling",
-        NOTEBOOK,
-        "Mean pooling with a mask",
-        "easy",
-        ("mean_pooling",),
-        check_mean_pooling,
-    ),
-    Exercise(
-        "ex-pretrained-wordpiece",
-        NOTEBOOK,
-        "WordPiece for one word",
-        "medium",
-        ("wordpiece_word",),
-        check_wordpiece_word,
-    ),
-]
-
-OTHER_EXERCISES = {
-    "ex-pretrained-word-order": ("Predict, then measure: word order", "medium"),
-    "ex-pretrained-truncation": ("Predict, then measure: truncation", "easy"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise(
+    "ex-pretrained-word-order", title="Predict, then measure: word order", difficulty="medium"
+)
+CHAPTER.other_exercise(
+    "ex-pretrained-truncation", title="Predict, then measure: truncation", difficulty="easy"
+)

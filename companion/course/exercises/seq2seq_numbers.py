@@ -8,10 +8,13 @@ import torch
 from torch import nn
 
 from companion.attention import padding_mask
+from companion.course.core import SEED, Case, Score, case_generator, run_cases
+from companion.course.registry import Chapter
 from companion.data.number_words import chinese_numeral
-from companion.exercises.core import SEED, Case, Exercise, Score, case_generator, run_cases
 from companion.generate import greedy_decode
 from companion.models import EncoderDecoder, EncoderDecoderConfig
+
+CHAPTER = Chapter(32, "seq2seq_numbers")  # notebooks/32_seq2seq_numbers.ipynb
 
 
 def _numeral_case(fn: Callable, nums: Sequence[int]) -> Callable[[], str | None]:
@@ -31,6 +34,12 @@ def _numeral_case(fn: Callable, nums: Sequence[int]) -> Callable[[], str | None]
     return run
 
 
+@CHAPTER.exercise(
+    "ex-seq2seq-chinese-numeral",
+    title="Write the numerals yourself",
+    difficulty="medium",
+    names=("my_chinese_numeral",),
+)
 def check_chinese_numeral(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-seq2seq-chinese-numeral: ``my_chinese_numeral(n)`` for 0..9,999 against
     :func:`companion.data.number_words.chinese_numeral`, by rule; a failure names the input and what
@@ -84,6 +93,12 @@ def _random_seq2seq(seed: int) -> EncoderDecoder:
 BOS_ID, NO_EOS = 0, 99  # NO_EOS: an id the 17-token target vocabulary cannot produce
 
 
+@CHAPTER.exercise(
+    "ex-seq2seq-greedy",
+    title="Greedy decoding without a cache",
+    difficulty="medium",
+    names=("my_greedy_decode",),
+)
 def check_greedy_decode(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-seq2seq-greedy: ``my_greedy_decode(model, src, bos_id, eos_id, max_len, src_mask=None)``
     against :func:`companion.generate.greedy_decode` on small random models: the lists of
@@ -145,29 +160,11 @@ def _compare_decoded(got: object, want: list[list[int]], eos_id: int) -> str | N
     return None
 
 
-NOTEBOOK = "32_seq2seq_numbers"
-
-EXERCISES = [
-    Exercise(
-        "ex-seq2seq-chinese-numeral",
-        NOTEBOOK,
-        "Write the numerals yourself",
-        "medium",
-        ("my_chinese_numeral",),
-        check_chinese_numeral,
-    ),
-    Exercise(
-        "ex-seq2seq-greedy",
-        NOTEBOOK,
-        "Greedy decoding without a cache",
-        "medium",
-        ("my_greedy_decode",),
-        check_greedy_decode,
-    ),
-]
-
-OTHER_EXERCISES = {
-    "ex-seq2seq-by-hand": ("Numerals by hand", "easy"),
-    "ex-seq2seq-beam-width": ("Predict, then measure the beam width", "medium"),
-    "ex-seq2seq-longer": ("Make it fail on longer numbers", "hard"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise("ex-seq2seq-by-hand", title="Numerals by hand", difficulty="easy")
+CHAPTER.other_exercise(
+    "ex-seq2seq-beam-width", title="Predict, then measure the beam width", difficulty="medium"
+)
+CHAPTER.other_exercise(
+    "ex-seq2seq-longer", title="Make it fail on longer numbers", difficulty="hard"
+)

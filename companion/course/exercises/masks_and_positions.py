@@ -7,10 +7,19 @@ from collections.abc import Callable
 import torch
 
 from companion.attention import causal_mask, padding_mask
-from companion.exercises.core import Case, Exercise, Score, compare, run_cases
+from companion.course.core import Case, Score, compare, run_cases
+from companion.course.registry import Chapter
 from companion.positional import sinusoidal_encoding
 
+CHAPTER = Chapter(21, "masks_and_positions")  # notebooks/21_masks_and_positions.ipynb
 
+
+@CHAPTER.exercise(
+    "ex-masks-and-positions-masks",
+    title="Build the two masks",
+    difficulty="easy",
+    names=("my_causal_mask", "my_padding_mask"),
+)
 def check_masks(causal_fn: Callable, padding_fn: Callable, *, verbose: bool = True) -> Score:
     """ex-masks-and-positions-masks: ``causal_mask(n)`` -> bool ``(n, n)`` and
     ``padding_mask(lengths, max_len)`` -> bool ``(batch, 1, max_len)``, True = may attend."""
@@ -43,6 +52,12 @@ SINUSOIDAL_ATOL = (
 )
 
 
+@CHAPTER.exercise(
+    "ex-masks-and-positions-sinusoidal",
+    title="The sinusoidal encoding",
+    difficulty="medium",
+    names=("my_sinusoidal_encoding",),
+)
 def check_sinusoidal_encoding(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-masks-and-positions-sinusoidal: ``sinusoidal_encoding(max_len, d_model)`` -> float32
     ``(max_len, d_model)``, sin in the even dimensions and cos in the odd ones."""
@@ -56,29 +71,15 @@ def check_sinusoidal_encoding(fn: Callable, *, verbose: bool = True) -> Score:
     return run_cases("ex-masks-and-positions-sinusoidal", cases, verbose)
 
 
-NOTEBOOK = "21_masks_and_positions"
-
-EXERCISES = [
-    Exercise(
-        "ex-masks-and-positions-masks",
-        NOTEBOOK,
-        "Build the two masks",
-        "easy",
-        ("my_causal_mask", "my_padding_mask"),
-        check_masks,
-    ),
-    Exercise(
-        "ex-masks-and-positions-sinusoidal",
-        NOTEBOOK,
-        "The sinusoidal encoding",
-        "medium",
-        ("my_sinusoidal_encoding",),
-        check_sinusoidal_encoding,
-    ),
-]
-
-OTHER_EXERCISES = {
-    "ex-masks-and-positions-causal-by-hand": ("A causal row by hand", "easy"),
-    "ex-masks-and-positions-convert": ("Masks for nn.MultiheadAttention", "medium"),
-    "ex-masks-and-positions-causal-order": ("Does a causal mask give away the order?", "medium"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise(
+    "ex-masks-and-positions-causal-by-hand", title="A causal row by hand", difficulty="easy"
+)
+CHAPTER.other_exercise(
+    "ex-masks-and-positions-convert", title="Masks for nn.MultiheadAttention", difficulty="medium"
+)
+CHAPTER.other_exercise(
+    "ex-masks-and-positions-causal-order",
+    title="Does a causal mask give away the order?",
+    difficulty="medium",
+)

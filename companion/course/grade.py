@@ -1,6 +1,6 @@
 """Grade a folder of submitted notebooks with the exercise checkers; write a CSV of scores.
 
-    python -m companion.grade SUBMISSIONS_DIR --out grades.csv [--timeout 120]
+    python -m companion.course.grade SUBMISSIONS_DIR --out grades.csv [--timeout 120]
 
 The submissions are laid out one folder per student, holding that student's notebooks under
 their book names::
@@ -14,7 +14,7 @@ Each notebook runs top to bottom in its own Jupyter kernel (ipykernel of this Py
 directory the student's folder, ``COMPANION_PROFILE=ci`` unless ``--profile`` says otherwise),
 errors allowed, every cell interrupted after ``--timeout`` seconds and the whole notebook stopped
 after ``--notebook-timeout``. Then, in the same kernel, one more cell calls
-:func:`companion.exercises.grade_namespace` on the notebook's globals and prints the scores as
+:func:`companion.course.grade_namespace` on the notebook's globals and prints the scores as
 JSON. This process never imports or runs the submitted code: it only reads what the kernel
 prints. (The grading cell runs in the student's kernel, so a notebook written to fool the grader
 could do so; spot-check surprising results.)
@@ -42,7 +42,7 @@ from pathlib import Path
 CSV_COLUMNS = ["student", "notebook", "exercise", "score", "passed", "total", "message"]
 MARKER = "__GRADES__"
 GRADING_SOURCE = (
-    "from companion.exercises import grade_namespace as __grade_namespace\n"
+    "from companion.course import grade_namespace as __grade_namespace\n"
     "import json as __json\n"
     'print("{marker}" + __json.dumps([s.__dict__ for s in __grade_namespace({stem!r}, globals())]))'
 )
@@ -70,19 +70,15 @@ class Row:
         ]
 
 
-def _exercises():
-    # Only the exercise table (labels and notebooks) is read here, never a submission.
-    from companion.exercises import EXERCISES
-
-    return EXERCISES
-
-
 def exercises_of(stem: str) -> list[str]:
-    return [ex.label for ex in _exercises().values() if ex.notebook == stem]
+    # Only the registry (labels and notebooks) is read here, never a submission.
+    from companion.course import code_exercises
+
+    return [ex.label for ex in code_exercises().values() if ex.notebook == stem]
 
 
 def known_notebooks() -> set[str]:
-    from companion.exercises import exercise_table
+    from companion.course import exercise_table
 
     return {row["notebook"] for row in exercise_table()}
 
@@ -120,7 +116,7 @@ def _kernel_manager():
 
 
 # nbclient logs every timeout and interrupt as an error; the CSV reports them instead.
-_QUIET = logging.getLogger("companion.grade.nbclient")
+_QUIET = logging.getLogger("companion.course.grade.nbclient")
 _QUIET.setLevel(logging.CRITICAL)
 
 

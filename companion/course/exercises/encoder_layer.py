@@ -8,21 +8,30 @@ import torch
 import torch.nn.functional as F
 
 from companion.attention import causal_mask, padding_mask
-from companion.exercises.core import (
+from companion.course.core import (
     SEED,
     Case,
-    Exercise,
     Score,
     case_generator,
     compare,
     randn,
     run_cases,
 )
+from companion.course.registry import Chapter
 from companion.layers import EncoderLayer
+
+CHAPTER = Chapter(22, "encoder_layer")  # notebooks/22_encoder_layer.ipynb
+
 
 LAYER_NORM_ATOL = 1e-10
 
 
+@CHAPTER.exercise(
+    "ex-encoder-layer-layer-norm",
+    title="Implement LayerNorm",
+    difficulty="medium",
+    names=("layer_norm",),
+)
 def check_layer_norm(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-encoder-layer-layer-norm: ``layer_norm(x, gamma, beta, eps=1e-5)`` over the last
     dimension, biased variance, against :func:`torch.nn.functional.layer_norm` (float64)."""
@@ -74,6 +83,12 @@ def check_layer_norm(fn: Callable, *, verbose: bool = True) -> Score:
 ENCODER_ATOL = 1e-10
 
 
+@CHAPTER.exercise(
+    "ex-encoder-layer-forward",
+    title="Both layouts from the parts",
+    difficulty="medium",
+    names=("encoder_layer_forward",),
+)
 def check_encoder_layer_forward(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-encoder-layer-forward: ``encoder_layer_forward(x, layer, norm_first, mask=None)``, one
     encoder layer from its parts, against :class:`companion.layers.EncoderLayer` (float64, eval)."""
@@ -116,30 +131,12 @@ def check_encoder_layer_forward(fn: Callable, *, verbose: bool = True) -> Score:
     return run_cases("ex-encoder-layer-forward", cases, verbose)
 
 
-NOTEBOOK = "22_encoder_layer"
-
-EXERCISES = [
-    Exercise(
-        "ex-encoder-layer-layer-norm",
-        NOTEBOOK,
-        "Implement LayerNorm",
-        "medium",
-        ("layer_norm",),
-        check_layer_norm,
-    ),
-    Exercise(
-        "ex-encoder-layer-forward",
-        NOTEBOOK,
-        "Both layouts from the parts",
-        "medium",
-        ("encoder_layer_forward",),
-        check_encoder_layer_forward,
-    ),
-]
-
-OTHER_EXERCISES = {
-    "ex-encoder-layer-ln-by-hand": ("LayerNorm by hand", "easy"),
-    "ex-encoder-layer-depth": ("How the gap grows with depth", "hard"),
-    "ex-encoder-layer-init": ("Initialisation matters", "medium"),
-    "ex-encoder-layer-warmup-longer": ("Stuck or slow?", "medium"),
-}
+# The chapter's other exercises: pen and paper, predict-then-measure, explain.
+CHAPTER.other_exercise("ex-encoder-layer-ln-by-hand", title="LayerNorm by hand", difficulty="easy")
+CHAPTER.other_exercise(
+    "ex-encoder-layer-depth", title="How the gap grows with depth", difficulty="hard"
+)
+CHAPTER.other_exercise("ex-encoder-layer-init", title="Initialisation matters", difficulty="medium")
+CHAPTER.other_exercise(
+    "ex-encoder-layer-warmup-longer", title="Stuck or slow?", difficulty="medium"
+)
