@@ -62,10 +62,10 @@ lint: $(VENV)/.installed-test  ## ruff check and ruff format --check
 pytest: $(VENV)/.installed-test $(VENV)/.installed-book $(VENV)/.installed-pretrained  ## every test in tests/, the slow ones included
 	$(OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider
 
-nbval: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## run every notebook (profile ci) and compare with its stored outputs
+nbval: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## run the notebooks (profile ci; NOTEBOOKS=... for some) and compare with their stored outputs
 ifneq ($(NOTEBOOKS),)
 	$(OFFLINE) COMPANION_PROFILE=ci $(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 else
 	@echo "nbval: no notebooks in notebooks/, nothing to run"
 endif
