@@ -11,6 +11,11 @@ Two kinds, and their shapes:
 
 Combine them with ``&``: ``causal_mask(n) & padding_mask(lengths, n)`` has shape
 ``(batch, n, n)``. :func:`check_mask` says clearly when a mask does not fit the scores.
+
+:func:`attention_mask` turns what a model's caller passes (a mask of any of these shapes, the
+lengths, the causal flag) into the one shape attention takes, ``(batch or 1, 1, q_len or 1,
+k_len)``: a model calls it once per forward and hands the result to every layer.
+:class:`~companion.attention.MultiHeadAttention` reshapes no mask.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-__all__ = ["causal_mask", "check_mask", "padding_mask"]
+__all__ = ["attention_mask", "causal_mask", "check_mask", "padding_mask"]
 
 
 def causal_mask(q_len: int, k_len: int | None = None, device: torch.device | None = None) -> Tensor:
@@ -97,3 +102,54 @@ def check_mask(
             f"{tuple(scores_shape)} = (..., q_len, k_len); build it with causal_mask(q_len) or "
             "padding_mask(lengths, k_len)"
         )
+
+
+# A mask of each rank, as (batch, n_heads, q_len, k_len) with 1 where it is the same for all.
+SHAPE_TO_4D = {2: "q k -> 1 1 q k", 3: "b q k -> b 1 q k", 4: "b h q k -> b h q k"}
+
+
+def attention_mask(
+    mask: Tensor | None = None,
+    *,
+    lengths: Tensor | list[int] | None = None,
+    causal: bool = False,
+    q_len: int = 1,
+    k_len: int | None = None,
+    device: torch.device | None = None,
+) -> Tensor | None:
+    """The mask attention takes, from what a caller passes: ``mask & padding & causal``.
+
+    Args:
+        mask: bool, True = may attend: ``(q_len, k_len)`` (one pattern for every sequence, e.g.
+            :func:`causal_mask`), ``(batch, 1 or q_len, k_len)`` (per sequence, e.g.
+            :func:`padding_mask`) or already ``(batch, n_heads, q_len, k_len)``.
+        lengths: ``(batch,)`` real tokens per sequence; adds ``padding_mask(lengths, k_len)``.
+        causal: adds ``causal_mask(q_len, k_len)`` (the queries are the last ``q_len`` keys).
+        q_len, k_len: the number of queries and keys (``k_len`` counts cached keys; needed for
+            ``lengths`` and ``causal``).
+
+    Returns:
+        Bool ``(batch or 1, n_heads or 1, q_len or 1, k_len)`` (``n_heads`` only from a 4-D
+        ``mask``), True = may attend; a dimension of 1 broadcasts (a padding mask over the heads
+        and queries). None when nothing is masked.
+    """
+    parts = []
+    if mask is not None:
+        check_mask(mask, getattr(mask, "shape", ()))  # a bool tensor; its rank is checked here
+        if mask.ndim not in SHAPE_TO_4D:
+            raise ValueError(
+                f"mask has shape {tuple(mask.shape)}; expected (q_len, k_len), "
+                "(batch, 1 or q_len, k_len) or (batch, n_heads, q_len, k_len)"
+            )
+        parts.append(rearrange(mask, SHAPE_TO_4D[mask.ndim]))
+        device = mask.device if device is None else device
+    if lengths is not None:
+        parts.append(rearrange(padding_mask(lengths, k_len), "b 1 k -> b 1 1 k"))
+    if causal:
+        parts.append(rearrange(causal_mask(q_len, k_len, device=device), "q k -> 1 1 q k"))
+    if not parts:
+        return None
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined & part  # (batch or 1, 1, q_len or 1, k_len)
+    return combined
