@@ -4,17 +4,12 @@ The names most chapters use are importable from here; :mod:`companion.viz` (matp
 imported on its own, so that ``import companion`` stays light.
 """
 
-from companion.attention import (
-    KVCache,
-    MultiHeadAttention,
-    causal_mask,
-    padding_mask,
-    scaled_dot_product_attention,
-)
+from companion.attention import KVCache, MultiHeadAttention, scaled_dot_product_attention
 from companion.checkpoint import load_model, save_model
 from companion.data import TokenBatches, split, tiny_shakespeare
 from companion.generate import beam_search, generate, greedy_decode
 from companion.layers import DecoderLayer, EncoderLayer, FeedForward
+from companion.masks import attention_mask, causal_mask, padding_mask
 from companion.models import (
     BERT,
     GPT,
@@ -58,6 +53,7 @@ __all__ = [
     "TrainConfig",
     "TransformerConfig",
     "WordPieceTokenizer",
+    "attention_mask",
     "beam_search",
     "causal_mask",
     "device",

@@ -1,14 +1,14 @@
-"""Scaled dot-product attention, multi-head attention, the masks they take, and a KV cache.
+"""Scaled dot-product attention, multi-head attention and a KV cache.
 
 Masks are boolean and **True means "may attend"** (the convention of
 ``torch.nn.functional.scaled_dot_product_attention``). ``torch.nn.MultiheadAttention`` uses the
 opposite convention for boolean masks (True = *blocked*): pass ``~mask`` to it.
 
-A mask given to :class:`MultiHeadAttention` may have shape ``(q_len, k_len)`` (one pattern for
-every sequence and head, e.g. :func:`causal_mask`), ``(batch, q_len, k_len)`` or
-``(batch, 1, k_len)`` (per sequence, e.g. :func:`padding_mask`), or
-``(batch, n_heads, q_len, k_len)``; any dimension may be 1 and is broadcast. Combine masks with
-``&``: ``causal_mask(n) & padding_mask(lengths, n)`` has shape ``(batch, n, n)``.
+:class:`MultiHeadAttention` takes a mask already shaped for the scores
+``(batch, n_heads, q_len, k_len)``: 4-D, any dimension 1 to broadcast (as
+:func:`companion.masks.attention_mask` makes it), or 2-D ``(q_len, k_len)``, one pattern for
+every sequence and head (e.g. :func:`causal_mask`). A 3-D mask is refused: ``(batch, 1, k_len)``
+would broadcast its batch over the heads; pass it through ``attention_mask`` first.
 
 A query row whose keys are all masked has no distribution to take; both paths return zero
 weights and a zero output for it instead of NaN.
@@ -24,11 +24,12 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from companion import validators as check
-from companion.masks import causal_mask, check_mask, padding_mask
+from companion.masks import attention_mask, causal_mask, check_mask, padding_mask
 
 __all__ = [
     "KVCache",
     "MultiHeadAttention",
+    "attention_mask",
     "causal_mask",
     "check_mask",
     "padding_mask",
@@ -113,6 +114,9 @@ class MultiHeadAttention(nn.Module):
         dropout: dropout on the attention weights during training.
         bias: whether the four projections have biases.
         rotary: optional :class:`~companion.positional.RotaryEmbedding` applied to queries and keys.
+        use_sdpa: compute through ``F.scaled_dot_product_attention`` (the fast path) unless the
+            weights are asked for; False always takes the explicit path. Both agree to float
+            tolerance.
     """
 
     def __init__(
@@ -122,12 +126,14 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         rotary: nn.Module | None = None,
+        use_sdpa: bool = True,
     ) -> None:
         super().__init__()
         check.positive_int("d_model", d_model)
         check.positive_int("n_heads", n_heads)
         check.divisible("d_model", d_model, "n_heads", n_heads)
         check.number("dropout", dropout, 0, 1, high_open=True)
+        check.boolean("use_sdpa", use_sdpa)
         self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads
         self.dropout = dropout
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # W^Q for all heads
@@ -135,7 +141,7 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W^V
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
         self.rotary = rotary
-        self.use_sdpa = True  # the fast path; set False to force the explicit one
+        self.use_sdpa = use_sdpa
 
     def _split_heads(self, x: Tensor) -> Tensor:
         return rearrange(x, "b t (h d) -> b h t d", h=self.n_heads)  # (batch, n_heads, t, d_k)
@@ -145,29 +151,30 @@ class MultiHeadAttention(nn.Module):
         query: Tensor,
         key: Tensor | None = None,
         value: Tensor | None = None,
+        *,
         mask: Tensor | None = None,
-        need_weights: bool = False,
-        cache: KVCache | None = None,
         is_causal: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
+        cache: KVCache | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are omitted).
 
         Args:
             query: ``(batch, q_len, d_model)``.
             key, value: ``(batch, k_len, d_model)``; default to ``query``.
-            mask: bool, True = may attend; ``(q_len, k_len)``, ``(batch, q_len, k_len)``,
-                ``(batch, 1, k_len)`` or ``(batch, n_heads, q_len, k_len)``. With a cache,
-                ``k_len`` counts the cached positions too.
-            is_causal: also apply ``causal_mask(q_len, k_len)`` (combined with ``mask`` by ``&``).
-                Without another mask and without a cache, the fast path then uses the causal
-                kernel of ``F.scaled_dot_product_attention`` and builds no mask at all.
-            need_weights: also return the attention weights (uses the explicit path).
+            mask: bool, True = may attend, shaped for the scores: ``(batch or 1, n_heads or 1,
+                q_len or 1, k_len)`` (see :func:`~companion.masks.attention_mask`) or
+                ``(q_len, k_len)``. With a cache, ``k_len`` counts the cached positions too.
+            is_causal: a hint, as in ``torch.nn.TransformerEncoderLayer``: ``mask`` is exactly
+                ``causal_mask(q_len, k_len)``. The fast path then runs the causal kernel of
+                ``F.scaled_dot_product_attention`` (when ``q_len == k_len``) instead of reading it.
             cache: a :class:`KVCache`; new keys/values are appended (or, for a static cache
                 already filled, the cached memory is used and ``key``/``value`` are ignored).
+            need_weights: also compute the attention weights (uses the explicit path).
 
         Returns:
-            ``out (batch, q_len, d_model)``, and with ``need_weights`` also
-            ``weights (batch, n_heads, q_len, k_len)``.
+            ``out (batch, q_len, d_model)`` and ``weights (batch, n_heads, q_len, k_len)``, or
+            None for the weights unless ``need_weights``.
         """
         if query.ndim != 3 or query.shape[-1] != self.d_model:
             raise ValueError(
@@ -190,30 +197,38 @@ class MultiHeadAttention(nn.Module):
                 k, v = cache.update(k, v)  # (batch, n_heads, k_len, d_k)
 
         batch, q_len, k_len = q.shape[0], q.shape[-2], k.shape[-2]
-        explicit = need_weights or not self.use_sdpa
-        sdpa_causal = is_causal and mask is None and q_len == k_len and not explicit
         if mask is not None:
-            per_sequence = getattr(mask, "ndim", 0) == 3
-            check_mask(
-                mask, (batch, q_len, k_len) if per_sequence else (batch, self.n_heads, q_len, k_len)
+            self._check_mask(mask, (batch, self.n_heads, q_len, k_len))
+        elif is_causal:
+            raise ValueError(
+                "is_causal=True is a hint that mask is the causal mask, but mask is None; pass "
+                f"mask=attention_mask(causal=True, q_len={q_len}, k_len={k_len}) with it"
             )
-            if per_sequence:
-                mask = rearrange(mask, "b q k -> b 1 q k")  # one pattern for every head
-        if is_causal and not sdpa_causal:
-            causal = causal_mask(q_len, k_len, device=q.device)  # (q_len, k_len)
-            mask = causal if mask is None else causal & mask  # broadcast to the mask's shape
+        explicit = need_weights or not self.use_sdpa
         dropout_p = self.dropout if self.training else 0.0
 
+        weights = None
         if explicit:
             out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
-        elif sdpa_causal:  # every row sees at least its own key: no row to zero
+        elif is_causal and q_len == k_len:  # every row sees at least its own key: no row to zero
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
             if mask is not None:  # zero the rows with no key, as the explicit path does
                 out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (batch, q_len, d_model)
-        return (out, weights) if need_weights else out
+        return out, weights
+
+    @staticmethod
+    def _check_mask(mask: Tensor, scores_shape: tuple[int, int, int, int]) -> None:
+        """Shape and dtype only (nothing is read from the mask's values)."""
+        if getattr(mask, "ndim", 4) == 3:
+            raise ValueError(
+                f"mask has shape {tuple(mask.shape)}, 3-D, which would broadcast its first "
+                f"dimension over the heads of the scores {scores_shape}; shape it with "
+                "companion.masks.attention_mask(mask) (a padding mask becomes (batch, 1, 1, k_len))"
+            )
+        check_mask(mask, scores_shape)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, n_heads={self.n_heads}, d_k={self.d_k}, dropout={self.dropout}"

@@ -1,10 +1,9 @@
 """The Transformer's layers: the position-wise feed-forward network, the encoder and decoder layers.
 
-Each sub-layer (attention or FFN) is wrapped in a residual connection and a LayerNorm, in one
-of two orders:
-
-- post-LN (Vaswani et al. 2017, ``norm_first=False``): ``x = LN(x + Sublayer(x))``;
-- pre-LN (GPT-2 and most LLMs since, ``norm_first=True``): ``x = x + Sublayer(LN(x))``.
+Each sub-layer (attention or FFN) is wrapped in a residual connection and a LayerNorm by
+:func:`sublayer`, in one of two orders: post-LN (Vaswani et al. 2017) or pre-LN (GPT-2 and most
+LLMs since). Layers return ``(x, weights)``, the weights None unless asked for; masks come
+already shaped by :func:`companion.masks.attention_mask` (True = may attend).
 
 With the same weights and dropout 0 these layers compute exactly what
 ``torch.nn.TransformerEncoderLayer`` / ``TransformerDecoderLayer`` (``batch_first=True``) compute.
@@ -13,13 +12,16 @@ With the same weights and dropout 0 these layers compute exactly what
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from companion.attention import KVCache, MultiHeadAttention
 
-__all__ = ["ACTIVATIONS", "DecoderLayer", "EncoderLayer", "FeedForward"]
+W = TypeVar("W")  # what a sub-layer returns beside its output: attention weights, or None
+
+__all__ = ["ACTIVATIONS", "DecoderLayer", "EncoderLayer", "FeedForward", "sublayer"]
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
@@ -60,8 +62,30 @@ class FeedForward(nn.Module):
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
+def sublayer(
+    x: Tensor,
+    f: Callable[[Tensor], tuple[Tensor, W]],
+    norm: nn.Module,
+    dropout: nn.Module,
+    norm_first: bool,
+) -> tuple[Tensor, W]:
+    """One residual sub-layer around ``f`` (attention or FFN), in either order of LayerNorm:
+
+    - post-LN (Vaswani et al. 2017, ``norm_first=False``): ``x = LN(x + f(x))``;
+    - pre-LN (GPT-2 and most LLMs since, ``norm_first=True``): ``x = x + f(LN(x))``,
+
+    with dropout on ``f``'s output before the addition. ``x (batch, seq, d_model)`` -> same shape.
+    ``f`` returns its output and what it has beside it (attention weights, or None), passed on.
+    """
+    if norm_first:
+        out, extra = f(norm(x))
+        return x + dropout(out), extra  # pre-LN: x + f(LN(x))
+    out, extra = f(x)
+    return norm(x + dropout(out)), extra  # post-LN: LN(x + f(x))
+
+
 class EncoderLayer(nn.Module):
-    """Self-attention then FFN, each with residual + LayerNorm (post-LN or pre-LN).
+    """Self-attention then FFN, each a residual :func:`sublayer` (post-LN or pre-LN).
 
     A GPT block is this layer run with a causal mask: "decoder-only" models have no
     cross-attention, so their blocks are encoder layers that may not look ahead.
@@ -73,6 +97,7 @@ class EncoderLayer(nn.Module):
         activation: ``"relu"`` or ``"gelu"``.
         norm_first: pre-LN if True, post-LN (the 2017 layout) if False.
         rotary: optional RoPE module shared with the attention.
+        use_sdpa: the attention's fast path (see :class:`~companion.attention.MultiHeadAttention`).
     """
 
     def __init__(
@@ -86,10 +111,11 @@ class EncoderLayer(nn.Module):
         bias: bool = True,
         layer_norm_eps: float = 1e-5,
         rotary: nn.Module | None = None,
+        use_sdpa: bool = True,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, rotary=rotary)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, rotary, use_sdpa)
         self.ffn = FeedForward(d_model, d_ff, dropout, activation, bias)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
@@ -99,38 +125,38 @@ class EncoderLayer(nn.Module):
     def forward(
         self,
         x: Tensor,
+        *,
         mask: Tensor | None = None,
-        need_weights: bool = False,
-        cache: KVCache | None = None,
         is_causal: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """``x (batch, seq, d_model)`` -> same shape; with ``need_weights`` also the attention
-        weights ``(batch, n_heads, seq, k_len)``. ``mask``: bool, True = may attend;
-        ``is_causal``: add the causal mask (see :class:`~companion.attention.MultiHeadAttention`)."""
+        cache: KVCache | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """``x (batch, seq, d_model)`` -> same shape, and the attention weights
+        ``(batch, n_heads, seq, k_len)`` if ``need_weights`` else None.
+
+        ``mask``: bool, True = may attend, shaped by :func:`~companion.masks.attention_mask`;
+        ``is_causal``: the hint that ``mask`` is the causal mask (see
+        :class:`~companion.attention.MultiHeadAttention`)."""
 
         def attend(h: Tensor) -> tuple[Tensor, Tensor | None]:
-            out = self.self_attn(
-                h, mask=mask, need_weights=need_weights, cache=cache, is_causal=is_causal
+            return self.self_attn(
+                h, mask=mask, is_causal=is_causal, cache=cache, need_weights=need_weights
             )
-            return out if need_weights else (out, None)
 
-        if self.norm_first:
-            a, weights = attend(self.norm1(x))
-            x = x + self.dropout1(a)
-            x = x + self.dropout2(self.ffn(self.norm2(x)))
-        else:
-            a, weights = attend(x)
-            x = self.norm1(x + self.dropout1(a))
-            x = self.norm2(x + self.dropout2(self.ffn(x)))
-        return (x, weights) if need_weights else x
+        x, weights = sublayer(x, attend, self.norm1, self.dropout1, self.norm_first)
+        x, _ = sublayer(
+            x, lambda h: (self.ffn(h), None), self.norm2, self.dropout2, self.norm_first
+        )
+        return x, weights
 
 
 class DecoderLayer(nn.Module):
-    """Masked self-attention, cross-attention to the encoder's memory, then FFN.
+    """The encoder layer plus one sub-layer: masked self-attention, cross-attention to the
+    encoder's memory, then FFN, each a residual :func:`sublayer`.
 
-    Three sub-layers, each with residual + LayerNorm: the decoder adds *one* sub-layer to the
-    encoder's two (cross-attention), and masks its self-attention so that position ``i`` cannot
-    see positions after ``i``. Arguments as in :class:`EncoderLayer`.
+    The self-attention is masked so that position ``i`` cannot see positions after ``i``; the
+    cross-attention reads the memory under the source's padding mask. Arguments as in
+    :class:`EncoderLayer`.
     """
 
     def __init__(
@@ -144,11 +170,12 @@ class DecoderLayer(nn.Module):
         bias: bool = True,
         layer_norm_eps: float = 1e-5,
         rotary: nn.Module | None = None,
+        use_sdpa: bool = True,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, rotary=rotary)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, rotary, use_sdpa)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, None, use_sdpa)
         self.ffn = FeedForward(d_model, d_ff, dropout, activation, bias)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
@@ -161,45 +188,44 @@ class DecoderLayer(nn.Module):
         self,
         x: Tensor,
         memory: Tensor,
+        *,
         mask: Tensor | None = None,
-        memory_mask: Tensor | None = None,
-        need_weights: bool = False,
+        src_mask: Tensor | None = None,
+        is_causal: bool = False,
         cache: tuple[KVCache, KVCache] | None = None,
-        is_causal: bool = True,
-    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        need_weights: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
         """Decode ``x (batch, tgt_len, d_model)`` against ``memory (batch, src_len, d_model)``.
 
         Args:
-            mask: self-attention mask, True = may attend, combined by ``&`` with the causal
-                mask (e.g. a padding mask of the target, or None).
-            memory_mask: cross-attention mask over source positions, e.g. ``padding_mask``.
-            need_weights: also return ``(self_weights, cross_weights)``, each
-                ``(batch, n_heads, tgt_len, k_len)``.
+            mask: self-attention mask, True = may attend, shaped by
+                :func:`~companion.masks.attention_mask` (the causal mask, and the target's
+                padding if any).
+            src_mask: cross-attention mask over the source positions, e.g. the source's padding
+                ``(batch, 1, 1, src_len)``.
+            is_causal: the hint that ``mask`` is exactly the causal mask.
             cache: ``(self_cache, cross_cache)`` for incremental decoding.
-            is_causal: mask the self-attention causally (the decoder's look-ahead mask); False
-                leaves only ``mask``.
+            need_weights: also compute ``(self_weights, cross_weights)``, each
+                ``(batch, n_heads, tgt_len, k_len)``.
 
         Returns:
-            ``(batch, tgt_len, d_model)``, and the weights when asked.
+            ``(batch, tgt_len, d_model)``, and the weights (None unless asked for).
         """
         self_cache, cross_cache = cache if cache is not None else (None, None)
 
-        def run(attn: MultiHeadAttention, h: Tensor, kv: Tensor | None, m, c, causal):
-            out = attn(h, kv, kv, mask=m, need_weights=need_weights, cache=c, is_causal=causal)
-            return out if need_weights else (out, None)
-
-        if self.norm_first:
-            a, w_self = run(self.self_attn, self.norm1(x), None, mask, self_cache, is_causal)
-            x = x + self.dropout1(a)
-            a, w_cross = run(
-                self.cross_attn, self.norm2(x), memory, memory_mask, cross_cache, False
+        def attend(h: Tensor) -> tuple[Tensor, Tensor | None]:
+            return self.self_attn(
+                h, mask=mask, is_causal=is_causal, cache=self_cache, need_weights=need_weights
             )
-            x = x + self.dropout2(a)
-            x = x + self.dropout3(self.ffn(self.norm3(x)))
-        else:
-            a, w_self = run(self.self_attn, x, None, mask, self_cache, is_causal)
-            x = self.norm1(x + self.dropout1(a))
-            a, w_cross = run(self.cross_attn, x, memory, memory_mask, cross_cache, False)
-            x = self.norm2(x + self.dropout2(a))
-            x = self.norm3(x + self.dropout3(self.ffn(x)))
-        return (x, (w_self, w_cross)) if need_weights else x
+
+        def attend_memory(h: Tensor) -> tuple[Tensor, Tensor | None]:
+            return self.cross_attn(
+                h, memory, memory, mask=src_mask, cache=cross_cache, need_weights=need_weights
+            )
+
+        x, w_self = sublayer(x, attend, self.norm1, self.dropout1, self.norm_first)
+        x, w_cross = sublayer(x, attend_memory, self.norm2, self.dropout2, self.norm_first)
+        x, _ = sublayer(
+            x, lambda h: (self.ffn(h), None), self.norm3, self.dropout3, self.norm_first
+        )
+        return x, ((w_self, w_cross) if need_weights else None)

@@ -9,8 +9,12 @@ model               layers                                       objective
 ==================  ===========================================  ===============================
 
 Every model is built from a dataclass config whose defaults train in seconds on a CPU. Token ids
-are ``(batch, seq)`` int64; masks are boolean with True = may attend (see
-:mod:`companion.attention`).
+are ``(batch, seq)`` int64; masks are boolean with True = may attend, the key padding mask
+``(batch, 1, seq)`` (:func:`~companion.masks.padding_mask`). A model shapes its masks once per
+forward (:func:`~companion.masks.attention_mask`) and hands them to every layer. After the input
+ids, arguments are keyword-only, in one order: ``mask``, ``token_type_ids``, ``cache``,
+``need_weights``. A model returns its output, and with ``need_weights`` also the weights of every
+layer.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from companion import validators as check
 from companion.attention import KVCache
 from companion.layers import ACTIVATIONS, DecoderLayer, EncoderLayer
+from companion.masks import attention_mask
 from companion.positional import (
     LearnedPositionalEmbedding,
     RotaryEmbedding,
@@ -44,7 +50,9 @@ __all__ = [
     "GPTConfig",
     "SequenceClassifier",
     "TransformerConfig",
+    "TransformerModel",
     "check_ids",
+    "mean_pool",
     "num_parameters",
 ]
 
@@ -75,6 +83,8 @@ class TransformerConfig:
             (Vaswani et al. 2017, §3.4, which gives no reason). With this N(0, 0.02²) init the
             scaled token part still has RMS 0.02·sqrt(d_model) (0.45 at 512) against the
             sinusoids' 0.71: chapter 30 measures it.
+        use_sdpa: attention's fast path, ``F.scaled_dot_product_attention`` (False: the explicit
+            one). How attention is computed, not what: left out of the repr.
     """
 
     vocab_size: int = 256
@@ -93,6 +103,7 @@ class TransformerConfig:
     type_vocab_size: int = 0
     embed_norm: bool = False
     scale_embeddings: bool = False
+    use_sdpa: bool = field(default=True, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
@@ -102,7 +113,7 @@ class TransformerConfig:
         check.number("dropout", self.dropout, 0, 1, high_open=True)
         check.one_of("activation", self.activation, tuple(ACTIVATIONS))
         check.one_of("pos_encoding", self.pos_encoding, POS_ENCODINGS)
-        for name in ("norm_first", "bias", "embed_norm", "scale_embeddings"):
+        for name in ("norm_first", "bias", "embed_norm", "scale_embeddings", "use_sdpa"):
             check.boolean(name, getattr(self, name))
         check.optional(check.boolean, "final_norm", self.final_norm)
         if self.final_norm is None:
@@ -177,8 +188,8 @@ def num_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-class Model(nn.Module):
-    """Base of companion's models: a config and a parameter count."""
+class TransformerModel(nn.Module):
+    """Base of companion's Transformer models: a config and a parameter count."""
 
     config: TransformerConfig
 
@@ -290,6 +301,7 @@ def _layer_kwargs(config: TransformerConfig, rotary: RotaryEmbedding | None) -> 
         bias=config.bias,
         layer_norm_eps=config.layer_norm_eps,
         rotary=rotary,
+        use_sdpa=config.use_sdpa,
     )
 
 
@@ -299,7 +311,7 @@ def _final_norm(config: TransformerConfig) -> nn.Module:
     return nn.Identity()
 
 
-class Encoder(Model):
+class Encoder(TransformerModel):
     """Embeddings and a stack of :class:`~companion.layers.EncoderLayer` (bidirectional)."""
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -315,36 +327,47 @@ class Encoder(Model):
     def forward(
         self,
         ids: Tensor,
+        *,
         mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
-        need_weights: bool = False,
         cache: list[KVCache] | None = None,
+        need_weights: bool = False,
         is_causal: bool = False,
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
         """``ids (batch, seq)`` -> hidden states ``(batch, seq, d_model)``.
 
         Args:
-            mask: bool, True = may attend; usually ``padding_mask(lengths, seq)`` ``(batch, 1, seq)``.
+            mask: bool, True = may attend; usually ``padding_mask(lengths, seq)`` ``(batch, 1, seq)``
+                (any shape :func:`~companion.masks.attention_mask` takes).
             token_type_ids: ``(batch, seq)`` segment ids, when the config has segments.
-            need_weights: also return the attention weights of every layer, a list of
-                ``(batch, n_heads, seq, k_len)``.
             cache: one :class:`~companion.attention.KVCache` per layer (incremental decoding in
                 :class:`GPT`); ``ids`` then continue the cached positions.
+            need_weights: also return the attention weights of every layer, a list of
+                ``(batch, n_heads, seq, k_len)``.
             is_causal: add the causal mask to ``mask`` (what makes this stack a GPT body).
         """
         offset = len(cache[0]) if cache else 0
         x = self.embed(ids, token_type_ids, offset)  # (batch, seq, d_model)
+        q_len = ids.shape[1]
+        attn_mask = attention_mask(
+            mask, causal=is_causal, q_len=q_len, k_len=offset + q_len, device=ids.device
+        )  # (batch or 1, 1, q_len or 1, k_len), once for every layer
+        only_causal = is_causal and mask is None  # the fast path may use the causal kernel
         weights = []
         for i, layer in enumerate(self.layers):
-            x = layer(x, mask, need_weights, cache[i] if cache else None, is_causal)
-            if need_weights:
-                x, w = x
-                weights.append(w)
+            x, w = layer(
+                x,
+                mask=attn_mask,
+                is_causal=only_causal,
+                cache=cache[i] if cache else None,
+                need_weights=need_weights,
+            )
+            weights.append(w)
         x = self.norm(x)
         return (x, weights) if need_weights else x
 
 
-class Decoder(Model):
+class Decoder(TransformerModel):
     """Embeddings and a stack of :class:`~companion.layers.DecoderLayer` attending to a memory."""
 
     def __init__(
@@ -368,30 +391,45 @@ class Decoder(Model):
         self,
         ids: Tensor,
         memory: Tensor,
+        *,
         mask: Tensor | None = None,
-        memory_mask: Tensor | None = None,
+        src_mask: Tensor | None = None,
         cache: list[tuple[KVCache, KVCache]] | None = None,
         need_weights: bool = False,
     ) -> Tensor | tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         """``ids (batch, tgt_len)`` and ``memory (batch, src_len, d_model)`` -> ``(batch, tgt_len, d_model)``.
 
-        The causal mask is always applied; ``mask`` (True = may attend) is combined with it by
-        ``&``. With a ``cache`` (from :meth:`new_cache`), ``ids`` are the next tokens after the
-        cached ones. ``need_weights`` also returns ``(self, cross)`` weights per layer.
+        Args:
+            mask: the target's mask, True = may attend, combined by ``&`` with the causal mask,
+                which is always applied.
+            src_mask: the source's padding mask ``(batch, 1, src_len)``, for the cross-attention.
+            cache: from :meth:`new_cache`; ``ids`` are then the next tokens after the cached ones.
+            need_weights: also return ``(self, cross)`` weights per layer.
         """
         offset = len(cache[0][0]) if cache else 0
         x = self.embed(ids, offset=offset)
+        q_len = ids.shape[1]
+        self_mask = attention_mask(
+            mask, causal=True, q_len=q_len, k_len=offset + q_len, device=ids.device
+        )  # (batch or 1, 1, q_len, k_len)
+        src_mask = attention_mask(src_mask)  # (batch, 1, 1, src_len)
         weights = []
         for i, layer in enumerate(self.layers):
-            x = layer(x, memory, mask, memory_mask, need_weights, cache[i] if cache else None)
-            if need_weights:
-                x, w = x
-                weights.append(w)
+            x, w = layer(
+                x,
+                memory,
+                mask=self_mask,
+                src_mask=src_mask,
+                is_causal=mask is None,
+                cache=cache[i] if cache else None,
+                need_weights=need_weights,
+            )
+            weights.append(w)
         x = self.norm(x)
         return (x, weights) if need_weights else x
 
 
-class EncoderDecoder(Model):
+class EncoderDecoder(TransformerModel):
     """The Transformer of Vaswani et al. (2017): encode the source, decode the target.
 
     ``forward(src (batch, src_len), tgt (batch, tgt_len))`` -> logits ``(batch, tgt_len, tgt_vocab)``.
@@ -409,7 +447,7 @@ class EncoderDecoder(Model):
 
     def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         """``src (batch, src_len)`` -> memory ``(batch, src_len, d_model)``; ``src_mask``: ``(batch, 1, src_len)``."""
-        return self.encoder(src, src_mask)
+        return self.encoder(src, mask=src_mask)
 
     def decode(
         self,
@@ -420,9 +458,7 @@ class EncoderDecoder(Model):
         need_weights: bool = False,
     ) -> Tensor | tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         """Logits ``(batch, tgt_len, tgt_vocab)`` of the next target token at every position."""
-        out = self.decoder(
-            tgt, memory, memory_mask=src_mask, cache=cache, need_weights=need_weights
-        )
+        out = self.decoder(tgt, memory, src_mask=src_mask, cache=cache, need_weights=need_weights)
         if need_weights:
             return self.lm_head(out[0]), out[1]
         return self.lm_head(out)
@@ -431,7 +467,7 @@ class EncoderDecoder(Model):
         return self.decode(tgt, self.encode(src, src_mask), src_mask)
 
 
-class GPT(Model):
+class GPT(TransformerModel):
     """A decoder-only language model (Radford et al. 2018, 2019): causal self-attention blocks.
 
     Its body is an :class:`Encoder` run under a causal mask: the only structural difference
@@ -445,16 +481,16 @@ class GPT(Model):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.transformer = Encoder(config)
+        self.body = Encoder(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(init_weights)
-        scale_residual_projections(self.transformer, config.n_layers)
+        scale_residual_projections(self.body, config.n_layers)
         if config.tie_weights:
-            self.lm_head.weight = self.transformer.embed.token.weight
+            self.lm_head.weight = self.body.embed.token.weight
 
     def new_cache(self) -> list[KVCache]:
         """An empty key/value cache per layer, for :func:`companion.generate.generate`."""
-        return [KVCache() for _ in self.transformer.layers]
+        return [KVCache() for _ in self.body.layers]
 
     def flops_per_token(self, context_len: int | None = None) -> int:
         """Training FLOPs per token (forward + backward) at context ``context_len`` (default max_len).
@@ -475,17 +511,18 @@ class GPT(Model):
         """
         c = self.config
         t = c.max_len if context_len is None else context_len
-        position = self.transformer.embed.position
+        position = self.body.embed.position
         n = self.num_parameters() - sum(
             p.numel() for p in (position.parameters() if position else [])
         )
         if not c.tie_weights:  # the token embedding is a lookup; only the lm_head multiplies
-            n -= self.transformer.embed.token.weight.numel()
+            n -= self.body.embed.token.weight.numel()
         return 6 * n + 12 * c.n_layers * c.d_model * t
 
     def forward(
         self,
         ids: Tensor,
+        *,
         mask: Tensor | None = None,
         cache: list[KVCache] | None = None,
         need_weights: bool = False,
@@ -499,7 +536,7 @@ class GPT(Model):
             need_weights: also return each layer's weights ``(batch, n_heads, seq, k_len)``.
         """
         check_ids(ids, self.config.vocab_size)
-        out = self.transformer(ids, mask, need_weights=need_weights, cache=cache, is_causal=True)
+        out = self.body(ids, mask=mask, cache=cache, need_weights=need_weights, is_causal=True)
         if need_weights:
             return self.lm_head(out[0]), out[1]  # (batch, seq, vocab_size), weights
         return self.lm_head(out)
@@ -522,7 +559,7 @@ class BERTOutput:
     weights: list[Tensor] = field(default_factory=list)
 
 
-class BERT(Model):
+class BERT(TransformerModel):
     """An encoder with BERT's two pre-training heads (Devlin et al. 2019).
 
     - masked-LM head: ``LayerNorm(GELU(h W + b)) E^T + b'``, tied to the token embedding ``E``;
@@ -546,19 +583,20 @@ class BERT(Model):
     def forward(
         self,
         ids: Tensor,
-        token_type_ids: Tensor | None = None,
+        *,
         mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
         need_weights: bool = False,
     ) -> BERTOutput:
-        """``ids (batch, seq)`` (``[CLS] A [SEP] B [SEP]``), segment ids, padding mask -> :class:`BERTOutput`."""
-        out = self.encoder(ids, mask, token_type_ids, need_weights)
+        """``ids (batch, seq)`` (``[CLS] A [SEP] B [SEP]``), padding mask, segment ids -> :class:`BERTOutput`."""
+        out = self.encoder(ids, mask=mask, token_type_ids=token_type_ids, need_weights=need_weights)
         hidden, weights = out if need_weights else (out, [])
         mlm_logits = self.mlm_decoder(self.mlm_transform(hidden))  # (batch, seq, vocab)
         nsp_logits = self.nsp_head(self.pooler(hidden[:, 0]))  # (batch, 2)
         return BERTOutput(mlm_logits, nsp_logits, hidden, weights)
 
 
-class SequenceClassifier(Model):
+class SequenceClassifier(TransformerModel):
     """A classification head on an :class:`Encoder` (fine-tuning, e.g. from ``BERT.encoder``).
 
     ``pooling="cls"`` takes the first position's hidden state; ``"mean"`` averages the real
@@ -580,10 +618,12 @@ class SequenceClassifier(Model):
         init_weights(self.head)
 
     def forward(
-        self, ids: Tensor, mask: Tensor | None = None, token_type_ids: Tensor | None = None
+        self, ids: Tensor, *, mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Tensor:
         """``ids (batch, seq)``, ``mask (batch, 1, seq)`` (True = real token) -> ``(batch, n_classes)``."""
-        hidden = self.encoder(ids, mask, token_type_ids)  # (batch, seq, d_model)
+        hidden = self.encoder(
+            ids, mask=mask, token_type_ids=token_type_ids
+        )  # (batch, seq, d_model)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         elif mask is None:
@@ -594,6 +634,22 @@ class SequenceClassifier(Model):
                     f"mean pooling needs a padding mask of shape (batch, 1, seq), got "
                     f"{tuple(mask.shape)}; build it with padding_mask(lengths, seq)"
                 )
-            keep = mask[:, 0, :, None].to(hidden.dtype)  # (batch, seq, 1)
-            pooled = (hidden * keep).sum(1) / keep.sum(1).clamp(min=1)
+            pooled = mean_pool(hidden, rearrange(mask, "b 1 k -> b k"))
         return self.head(self.dropout(pooled))
+
+
+def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """The mean of the hidden states of the real tokens of each sequence.
+
+    .. math:: u = \\frac{\\sum_t m_t h_t}{\\max(1, \\sum_t m_t)}
+
+    Args:
+        hidden: ``(batch, seq, d_model)``.
+        mask: ``(batch, seq)`` bool, True = a real token (``[CLS]`` and ``[SEP]`` included),
+            False = padding, which must not count.
+
+    Returns:
+        ``(batch, d_model)``; a row with no real token is 0.
+    """
+    m = mask.to(hidden.dtype)[..., None]  # (batch, seq, 1)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (batch, d_model)

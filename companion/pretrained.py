@@ -32,7 +32,8 @@ from einops import rearrange
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from companion.models import BERTConfig, Encoder
+from companion.masks import padding_mask
+from companion.models import BERTConfig, Encoder, mean_pool
 from companion.tokenizers import WordPieceTokenizer
 
 __all__ = [
@@ -210,23 +211,6 @@ def load_bert_weights(encoder: Encoder, path: str | os.PathLike[str]) -> dict[st
     return tensors
 
 
-def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
-    """The mean of the hidden states of the real tokens of each sequence.
-
-    .. math:: u = \\frac{\\sum_t m_t h_t}{\\max(1, \\sum_t m_t)}
-
-    Args:
-        hidden: ``(batch, seq, d_model)``.
-        mask: ``(batch, seq)`` bool, True = a real token (``[CLS]`` and ``[SEP]`` included),
-            False = padding, which must not count.
-
-    Returns:
-        ``(batch, d_model)``; a row with no real token is 0.
-    """
-    m = mask.to(hidden.dtype)[..., None]  # (batch, seq, 1)
-    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (batch, d_model)
-
-
 class SentenceEncoder(nn.Module):
     """A sentence-transformers model in companion's modules: tokenizer, Encoder, mean pooling, L2.
 
@@ -247,8 +231,8 @@ class SentenceEncoder(nn.Module):
         seq = max(map(len, encoded), default=2)
         pad = self.tokenizer.token_to_id("[PAD]")
         ids = torch.tensor([e + [pad] * (seq - len(e)) for e in encoded], dtype=torch.long)
-        lengths = torch.tensor([len(e) for e in encoded])
-        mask = torch.arange(seq)[None, :] < lengths[:, None]  # (n, seq)
+        lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
+        mask = rearrange(padding_mask(lengths, seq), "n 1 k -> n k")  # (n, seq)
         return ids, mask
 
     def forward(self, ids: Tensor, mask: Tensor) -> Tensor:

@@ -141,7 +141,7 @@ def test_gpt_round_trip_keeps_the_tie(tmp_path, tie):
     save_model(source, path)
     rebuilt = GPT(GPTConfig(**read_metadata(path)["model_config"]))  # the config travels along
     load_model(rebuilt, path)
-    assert (rebuilt.lm_head.weight is rebuilt.transformer.embed.token.weight) == tie
+    assert (rebuilt.lm_head.weight is rebuilt.body.embed.token.weight) == tie
     assert_state_equal(snapshot(rebuilt), snapshot(source))
     ids = torch.randint(20, (2, 8))
     assert torch.equal(rebuilt(ids), source(ids))

@@ -98,7 +98,7 @@ def test_cached_generation_matches_a_manual_uncached_loop():
 def fed_lengths(model: GPT, **kwargs) -> list[int]:
     """The number of token positions the model runs at each step of :func:`generate`."""
     lengths: list[int] = []
-    hook = model.transformer.embed.token.register_forward_hook(
+    hook = model.body.embed.token.register_forward_hook(
         lambda module, args, out: lengths.append(args[0].shape[1])
     )
     try:

@@ -1,12 +1,16 @@
 """Models: shapes, parameter counts, causality, padding invariance, tying, and bad input."""
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from companion.attention import MultiHeadAttention, padding_mask
+from companion import layers
+from companion.attention import MultiHeadAttention
+from companion.masks import causal_mask, padding_mask
 from companion.models import (
     BERT,
     GPT,
@@ -36,7 +40,7 @@ def test_gpt_shapes_and_parameter_count():
     logits = model(torch.randint(0, 50, (3, 10)))
     assert logits.shape == (3, 10, 50)
     assert model.num_parameters() == gpt_param_formula(config)
-    assert model.lm_head.weight is model.transformer.embed.token.weight
+    assert model.lm_head.weight is model.body.embed.token.weight
     untied = GPT(GPTConfig(vocab_size=50, tie_weights=False, **SMALL))
     assert untied.num_parameters() == gpt_param_formula(config) + 50 * 32
 
@@ -73,6 +77,7 @@ def test_encoder_decoder_shapes_causality_and_padding():
     keep = padding_mask([9, 5], 9)
     logits = model(src, tgt, keep)
     assert logits.shape == (2, 6, 20)
+    torch.testing.assert_close(model.decode(tgt, model.encode(src, keep), keep), logits)
     # padding content is invisible
     noisy = src.clone()
     noisy[1, 5:] = 0
@@ -110,17 +115,18 @@ def test_bert_heads_and_padding_invariance():
     ids = torch.randint(0, 40, (2, 8))
     segments = torch.tensor([[0] * 4 + [1] * 4] * 2)
     keep = padding_mask([8, 6], 8)
-    out = model(ids, segments, keep, need_weights=True)
+    out = model(ids, mask=keep, token_type_ids=segments, need_weights=True)
     assert out.mlm_logits.shape == (2, 8, 40) and out.nsp_logits.shape == (2, 2)
     assert len(out.weights) == 2 and out.weights[0].shape == (2, 4, 8, 8)
     assert model.mlm_decoder.weight is model.encoder.embed.token.weight
     changed = ids.clone()
     changed[1, 6:] = 0
     torch.testing.assert_close(
-        model(changed, segments, keep).mlm_logits[1, :6], out.mlm_logits[1, :6]
+        model(changed, mask=keep, token_type_ids=segments).mlm_logits[1, :6], out.mlm_logits[1, :6]
     )
     # segment embeddings matter
-    assert not torch.allclose(model(ids, torch.zeros_like(ids), keep).mlm_logits, out.mlm_logits)
+    unsegmented = model(ids, mask=keep, token_type_ids=torch.zeros_like(ids))
+    assert not torch.allclose(unsegmented.mlm_logits, out.mlm_logits)
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
@@ -130,11 +136,11 @@ def test_sequence_classifier(pooling):
     clf = SequenceClassifier(encoder, n_classes=3, pooling=pooling).double().eval()
     ids = torch.randint(0, 10, (2, 6))
     keep = padding_mask([6, 3], 6)
-    logits = clf(ids, keep)
+    logits = clf(ids, mask=keep)
     assert logits.shape == (2, 3)
     changed = ids.clone()
     changed[1, 3:] = 9
-    torch.testing.assert_close(clf(changed, keep), logits)
+    torch.testing.assert_close(clf(changed, mask=keep), logits)
 
 
 def test_dropout_makes_training_stochastic_and_eval_deterministic():
@@ -211,7 +217,7 @@ def test_encoder_decoder_scales_token_embeddings_by_sqrt_d_model():
     expected = model.encoder.embed.token(ids) * 32**0.5 + model.encoder.embed.position.pe[:3]
     torch.testing.assert_close(model.encoder.embed(ids), expected)
     gpt = GPT(GPTConfig(vocab_size=12, **SMALL))
-    assert gpt.transformer.embed.scale == 1.0
+    assert gpt.body.embed.scale == 1.0
 
 
 @pytest.mark.parametrize("n_layers", [1, 6])
@@ -244,10 +250,7 @@ def test_flops_per_token_matches_torch_flop_counter(tie_weights, n_layers, d_mod
         max_len=max_len,
         tie_weights=tie_weights,
     )
-    model = GPT(config)
-    for module in model.modules():
-        if isinstance(module, MultiHeadAttention):
-            module.use_sdpa = False
+    model = GPT(dataclasses.replace(config, use_sdpa=False))
     x, y = torch.randint(vocab, (2, 2, max_len)).unbind(0)
     with FlopCounterMode(display=False) as counter:
         lm_loss(model, (x, y)).backward()
@@ -257,3 +260,104 @@ def test_flops_per_token_matches_torch_flop_counter(tie_weights, n_layers, d_mod
         model.flops_per_token(2 * max_len) - model.flops_per_token()
         == 12 * n_layers * d_model * max_len
     )
+
+
+# --- masks shaped once, the calling convention, use_sdpa ----------------------------------------
+
+
+def small_models(use_sdpa=True):
+    """One small model of each kind, each built right after torch.manual_seed(0)."""
+    configs = {
+        GPT: GPTConfig(vocab_size=12, use_sdpa=use_sdpa, **SMALL),
+        BERT: BERTConfig(vocab_size=12, use_sdpa=use_sdpa, **SMALL),
+        EncoderDecoder: EncoderDecoderConfig(vocab_size=12, use_sdpa=use_sdpa, **SMALL),
+    }
+    models = {}
+    for cls, config in configs.items():
+        torch.manual_seed(0)
+        models[cls.__name__] = cls(config)
+    return models
+
+
+def run(name, model, ids, keep):
+    if name == "EncoderDecoder":
+        return model(ids, ids[:, :4], keep)
+    out = model(ids, mask=keep)
+    return out.mlm_logits if name == "BERT" else out
+
+
+@pytest.mark.parametrize("name", ["GPT", "BERT", "EncoderDecoder"])
+def test_masks_are_shaped_once_per_forward_and_layers_get_them_4d(name, monkeypatch):
+    """attention_mask runs once per Encoder/Decoder forward, not once per layer; each attention
+    receives the 4-D bool mask, never a 3-D one."""
+    from companion import models
+
+    model = small_models()[name].eval()
+    calls, seen = [], []
+    real = models.attention_mask
+    monkeypatch.setattr(models, "attention_mask", lambda *a, **k: calls.append(1) or real(*a, **k))
+    hooks = [
+        m.register_forward_pre_hook(
+            lambda mod, args, kwargs: seen.append(kwargs.get("mask")), with_kwargs=True
+        )
+        for m in model.modules()
+        if isinstance(m, MultiHeadAttention)
+    ]
+    ids = torch.randint(1, 12, (2, 6))
+    run(name, model, ids, padding_mask([6, 4], 6))
+    for h in hooks:
+        h.remove()
+    # one per stack; the decoder shapes two masks (its own causal one, the source's padding)
+    assert len(calls) == {"GPT": 1, "BERT": 1, "EncoderDecoder": 1 + 2}[name]
+    assert len(seen) == len(hooks) >= 2
+    assert all(m is not None and m.dtype == torch.bool and m.ndim == 4 for m in seen)
+
+
+def test_use_sdpa_is_a_config_field_that_reaches_every_attention_and_changes_nothing():
+    """Seeded models built with use_sdpa True and False hold the same weights and agree."""
+    ids = torch.randint(1, 12, (2, 6))
+    keep = padding_mask([6, 4], 6)
+    explicit_models = small_models(use_sdpa=False)
+    for name, fast in small_models().items():
+        explicit = explicit_models[name]
+        flags = {m.use_sdpa for m in explicit.modules() if isinstance(m, MultiHeadAttention)}
+        assert flags == {False}, name
+        assert "use_sdpa" not in repr(explicit.config)  # how attention is computed, not what
+        torch.testing.assert_close(explicit.state_dict(), fast.state_dict(), atol=0, rtol=0)
+        fast.double().eval(), explicit.double().eval()
+        with torch.no_grad():
+            torch.testing.assert_close(
+                run(name, fast, ids, keep), run(name, explicit, ids, keep), atol=1e-12, rtol=0
+            )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m["GPT"](torch.zeros(1, 3, dtype=torch.long), causal_mask(3)),
+        lambda m: m["BERT"](torch.zeros(1, 3, dtype=torch.long), padding_mask([3], 3)),
+        lambda m: m["BERT"].encoder(torch.zeros(1, 3, dtype=torch.long), padding_mask([3], 3)),
+        lambda m: m["EncoderDecoder"].decoder(
+            torch.zeros(1, 3, dtype=torch.long), torch.zeros(1, 4, 32), None, padding_mask([4], 4)
+        ),
+        lambda m: SequenceClassifier(m["BERT"].encoder, 2)(
+            torch.zeros(1, 3, dtype=torch.long), padding_mask([3], 3)
+        ),
+    ],
+    ids=["GPT", "BERT", "Encoder", "Decoder", "SequenceClassifier"],
+)
+def test_arguments_after_the_ids_are_keyword_only(call):
+    with pytest.raises(TypeError, match="positional"):
+        call(small_models())
+
+
+def test_decoder_layer_is_the_encoder_layer_plus_one_sublayer(monkeypatch):
+    """Each layer runs its sub-layers through the one sublayer helper: 2 in an encoder layer, 3 in a
+    decoder layer."""
+    counted = []
+    real = layers.sublayer
+    monkeypatch.setattr(layers, "sublayer", lambda *a: counted.append(1) or real(*a))
+    model = small_models()["EncoderDecoder"]
+    ids = torch.randint(1, 12, (1, 5))
+    model(ids, ids)
+    assert len(counted) == 2 * len(model.encoder.layers) + 3 * len(model.decoder.layers)

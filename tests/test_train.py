@@ -544,7 +544,7 @@ def test_gpt_with_dropout_resumes_bit_identically(tmp_path, shakespeare_text):
         resume_from=last,
     )
     assert_same_parameters(resumed, whole)
-    assert resumed.lm_head.weight is resumed.transformer.embed.token.weight
+    assert resumed.lm_head.weight is resumed.body.embed.token.weight
     assert lists(history2) == lists(history)
 
 
