@@ -31,8 +31,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from companion.attention import padding_mask
-from companion.data.batches import as_token_tensor, check_positive_int
+from companion import validators as check
+from companion.data.batches import as_token_tensor
+from companion.masks import padding_mask
 
 __all__ = [
     "IGNORE_INDEX",
@@ -174,7 +175,7 @@ def nsp_pairs(
         ``a (batch,)``, ``b (batch,)`` int64 cut indices and ``labels (batch,)`` int64, with
         ``labels == (cut_document[b] != cut_document[a])`` exactly.
     """
-    check_positive_int("batch_size", batch_size)
+    check.positive_int("batch_size", batch_size)
     _check_probability("random_prob", random_prob)
     cut_document = as_token_tensor(cut_document, "cut_document")
     if len(cut_document) > 1 and (cut_document.diff() < 0).any():
@@ -255,8 +256,8 @@ class PretrainingBatches:
         select_prob: float = 0.15,
         device: torch.device | str | None = None,
     ) -> None:
-        check_positive_int("batch_size", batch_size)
-        check_positive_int("segment_len", segment_len)
+        check.positive_int("batch_size", batch_size)
+        check.positive_int("segment_len", segment_len)
         _check_probability("nsp_random_prob", nsp_random_prob)
         _check_probability("select_prob", select_prob)
         if isinstance(documents, Tensor | str) or not all(
@@ -322,7 +323,7 @@ class PretrainingBatches:
         ids = torch.where(in_b, b_tok, ids)
         length = la + lb + 3  # (batch, 1) real tokens: [CLS] A [SEP] B [SEP]
         types = ((t >= la + 2) & (t < length)).long()  # 1 for B [SEP], 0 elsewhere
-        mask = rearrange(t < length, "b t -> b 1 t")  # (batch, 1, seq), True = real token
+        mask = padding_mask(length[:, 0], self.seq_len)  # (batch, 1, seq), True = real token
         corrupted, labels = mask_tokens(
             ids,
             generator,
@@ -385,19 +386,19 @@ def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 def mlm_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
     """MLM-only pre-training loss of a :class:`companion.models.BERT` (RoBERTa's objective)."""
-    out = model(batch.ids, batch.token_type_ids, batch.mask)
+    out = model(batch.ids, mask=batch.mask, token_type_ids=batch.token_type_ids)
     return masked_lm_loss(out.mlm_logits, batch.mlm_labels)
 
 
 def nsp_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
     """The NSP loss alone: 2-way cross-entropy of ``batch.nsp_labels`` from the [CLS] position."""
-    out = model(batch.ids, batch.token_type_ids, batch.mask)
+    out = model(batch.ids, mask=batch.mask, token_type_ids=batch.token_type_ids)
     return F.cross_entropy(out.nsp_logits, batch.nsp_labels)
 
 
 def mlm_nsp_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
     """BERT's pre-training loss, the unweighted sum ``L_MLM + L_NSP`` (one forward pass)."""
-    out = model(batch.ids, batch.token_type_ids, batch.mask)
+    out = model(batch.ids, mask=batch.mask, token_type_ids=batch.token_type_ids)
     nsp = F.cross_entropy(out.nsp_logits, batch.nsp_labels)
     return masked_lm_loss(out.mlm_logits, batch.mlm_labels) + nsp
 
@@ -409,7 +410,7 @@ def encode_for_classification(
 
     ``L`` is the longest encoded text (at most ``max_len``; longer texts are cut before ``[SEP]``).
     """
-    check_positive_int("max_len", max_len)
+    check.positive_int("max_len", max_len)
     if max_len < 3:
         raise ValueError(f"max_len={max_len} leaves no room for a token between [CLS] and [SEP]")
     rows = [[specials.cls, *tokenizer.encode(t)[: max_len - 2], specials.sep] for t in texts]
@@ -443,7 +444,7 @@ class ClassificationBatches:
         batch_size: int,
         device: torch.device | str | None = None,
     ) -> None:
-        check_positive_int("batch_size", batch_size)
+        check.positive_int("batch_size", batch_size)
         if not (ids.ndim == 2 and lengths.shape == labels.shape == ids.shape[:1]):
             raise ValueError(
                 f"expected ids (n, seq), lengths (n,) and labels (n,), got {tuple(ids.shape)}, "
@@ -471,7 +472,7 @@ class ClassificationBatches:
 def classification_loss(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
     """Fine-tuning loss of a :class:`companion.models.SequenceClassifier`: cross-entropy of the labels."""
     ids, mask, labels = batch
-    return F.cross_entropy(model(ids, mask), labels)
+    return F.cross_entropy(model(ids, mask=mask), labels)
 
 
 @torch.no_grad()
@@ -480,7 +481,9 @@ def accuracy(model: nn.Module, data: ClassificationBatches) -> float:
     was_training = model.training
     model.eval()
     try:
-        right = sum(int((model(ids, mask).argmax(-1) == y).sum()) for ids, mask, y in data.all())
+        right = sum(
+            int((model(ids, mask=mask).argmax(-1) == y).sum()) for ids, mask, y in data.all()
+        )
     finally:
         model.train(was_training)
     return right / len(data)

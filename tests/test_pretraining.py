@@ -307,7 +307,7 @@ def small_bert() -> BERT:
 def test_losses_on_a_model():
     model = small_bert().eval()
     batch = PretrainingBatches(numbered_documents(), SPECIALS, 8, 4, nsp_random_prob=0.5)(gen())
-    out = model(batch.ids, batch.token_type_ids, batch.mask)
+    out = model(batch.ids, mask=batch.mask, token_type_ids=batch.token_type_ids)
     mlm = masked_lm_loss(out.mlm_logits, batch.mlm_labels)
     nsp = F.cross_entropy(out.nsp_logits, batch.nsp_labels)
     torch.testing.assert_close(mlm_loss(model, batch), mlm)
@@ -361,11 +361,11 @@ def test_classification_batches_loss_and_accuracy():
     bert = BERT(BERTConfig(vocab_size=30, d_model=16, n_heads=2, n_layers=1, max_len=8))
     clf = SequenceClassifier(bert.encoder, 2).eval()  # no dropout, to compare
     loss = classification_loss(clf, (x, mask, y))
-    torch.testing.assert_close(loss, F.cross_entropy(clf(x, mask), y))
+    torch.testing.assert_close(loss, F.cross_entropy(clf(x, mask=mask), y))
     clf.train()
     acc = accuracy(clf, data)
     assert clf.training  # restored
-    predictions = clf.eval()(ids, data.mask).argmax(-1)
+    predictions = clf.eval()(ids, mask=data.mask).argmax(-1)
     assert acc == (predictions == labels).float().mean().item()
     with pytest.raises(ValueError, match="expected ids"):
         ClassificationBatches(ids, lengths[:2], labels, 2)

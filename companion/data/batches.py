@@ -37,11 +37,6 @@ def as_token_tensor(tokens: Tensor | Sequence[int], name: str = "tokens") -> Ten
     return t.long().cpu()
 
 
-def check_positive_int(name: str, value: object) -> None:
-    """Raises naming ``name`` unless ``value`` is an ``int`` (not a ``bool``) above 0."""
-    check.positive_int(name, value)
-
-
 class TokenBatches:
     """Random training windows from one token stream: ``batches(generator) -> (x, y)``.
 
@@ -71,7 +66,7 @@ class TokenBatches:
         device: torch.device | str | None = None,
     ) -> None:
         check.positive_int("batch_size", batch_size)
-        check_positive_int("context_len", context_len)
+        check.positive_int("context_len", context_len)
         self.tokens = as_token_tensor(tokens)
         n = len(self.tokens)
         if n == 0:
