@@ -600,7 +600,7 @@ class SequenceClassifier(TransformerModel):
     """A classification head on an :class:`Encoder` (fine-tuning, e.g. from ``BERT.encoder``).
 
     ``pooling="cls"`` takes the first position's hidden state; ``"mean"`` averages the real
-    (unmasked) positions. ``forward(ids, mask)`` -> logits ``(batch, n_classes)``.
+    (unmasked) positions. ``forward(ids, mask=mask)`` -> logits ``(batch, n_classes)``.
     """
 
     def __init__(
