@@ -23,11 +23,12 @@ import torch
 import torch.nn.functional as F
 from IPython.core.formatters import DisplayFormatter
 
-from companion.attention import causal_mask, padding_mask, scaled_dot_product_attention
+from companion.attention import scaled_dot_product_attention
 from companion.course import code_exercises, exercise_table, grade_namespace, other_exercises
 from companion.course.registry import Chapter
 from companion.data.number_words import chinese_numeral
 from companion.generate import greedy_decode
+from companion.masks import causal_mask, padding_mask
 from companion.ngram import ngram_cross_entropy
 from companion.positional import sinusoidal_encoding
 from companion.pretraining import mask_tokens, masked_lm_loss

@@ -152,9 +152,9 @@ def layer_norm_wrong_axis(x, gamma, beta, eps=1e-5):
 
 def encoder_layer_forward(x, layer, norm_first, mask=None):
     if norm_first:
-        h = x + layer.self_attn(layer.norm1(x), mask=mask)
+        h = x + layer.self_attn(layer.norm1(x), mask=mask)[0]
         return h + layer.ffn(layer.norm2(h))
-    h = layer.norm1(x + layer.self_attn(x, mask=mask))
+    h = layer.norm1(x + layer.self_attn(x, mask=mask)[0])
     return layer.norm2(h + layer.ffn(h))
 
 
@@ -164,16 +164,16 @@ def encoder_swapped(x, layer, norm_first, mask=None):
 
 def encoder_no_residual(x, layer, norm_first, mask=None):
     if norm_first:
-        h = layer.self_attn(layer.norm1(x), mask=mask)
+        h = layer.self_attn(layer.norm1(x), mask=mask)[0]
         return layer.ffn(layer.norm2(h))
-    h = layer.norm1(layer.self_attn(x, mask=mask))
+    h = layer.norm1(layer.self_attn(x, mask=mask)[0])
     return layer.norm2(layer.ffn(h))
 
 
 def encoder_norm_before_add(x, layer, norm_first, mask=None):  # wrong in post-LN only
     if norm_first:
         return encoder_layer_forward(x, layer, norm_first, mask)
-    h = x + layer.norm1(layer.self_attn(x, mask=mask))
+    h = x + layer.norm1(layer.self_attn(x, mask=mask)[0])
     return h + layer.norm2(layer.ffn(h))
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from companion.attention import causal_mask, padding_mask, scaled_dot_product_attention
+from companion.attention import scaled_dot_product_attention
 from companion.course.core import (
     Case,
     Score,
@@ -16,6 +16,7 @@ from companion.course.core import (
     run_cases,
 )
 from companion.course.registry import Chapter
+from companion.masks import causal_mask, padding_mask
 
 CHAPTER = Chapter(20, "attention")  # notebooks/20_attention.ipynb
 

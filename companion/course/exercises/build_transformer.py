@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from companion.attention import MultiHeadAttention, causal_mask
+from companion.attention import MultiHeadAttention
 from companion.course.core import (
     Case,
     Score,
@@ -20,6 +20,7 @@ from companion.course.core import (
     run_cases,
 )
 from companion.course.registry import Chapter
+from companion.masks import causal_mask
 from companion.models import EncoderDecoder, EncoderDecoderConfig
 
 CHAPTER = Chapter(30, "build_transformer")  # notebooks/30_build_transformer.ipynb
@@ -39,7 +40,7 @@ def causal_self_attention_reference(
     with torch.no_grad():
         for proj, w in zip(projections, (w_q, w_k, w_v, w_o), strict=True):
             proj.weight.copy_(w.T)  # nn.Linear computes x @ weight.T
-        return mha(x, mask=causal_mask(x.shape[1]))
+        return mha(x, mask=causal_mask(x.shape[1]))[0]
 
 
 def _form(got: object, want: Tensor) -> str | None:

@@ -7,7 +7,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from companion.attention import causal_mask, padding_mask
 from companion.course.core import (
     SEED,
     Case,
@@ -19,6 +18,7 @@ from companion.course.core import (
 )
 from companion.course.registry import Chapter
 from companion.layers import EncoderLayer
+from companion.masks import attention_mask, causal_mask, padding_mask
 
 CHAPTER = Chapter(22, "encoder_layer")  # notebooks/22_encoder_layer.ipynb
 
@@ -110,9 +110,10 @@ def check_encoder_layer_forward(fn: Callable, *, verbose: bool = True) -> Score:
             if mask_kind == "causal":
                 mask = causal_mask(seq)
             elif mask_kind == "padding":
-                mask = padding_mask([seq] + [max(1, seq - 2 - b) for b in range(batch - 1)], seq)
+                lengths = [seq] + [max(1, seq - 2 - b) for b in range(batch - 1)]
+                mask = attention_mask(padding_mask(lengths, seq))  # (batch, 1, 1, seq)
             with torch.no_grad():
-                want = layer(x, mask=mask)
+                want, _ = layer(x, mask=mask)
                 got = fn(x, layer, norm_first) if mask is None else fn(x, layer, norm_first, mask)
             return compare(got, want, "output", ENCODER_ATOL)
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import torch
 
-from companion.attention import causal_mask, padding_mask
 from companion.course.core import Case, Score, compare, run_cases
 from companion.course.registry import Chapter
+from companion.masks import causal_mask, padding_mask
 from companion.positional import sinusoidal_encoding
 
 CHAPTER = Chapter(21, "masks_and_positions")  # notebooks/21_masks_and_positions.ipynb

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from companion.attention import padding_mask
 from companion.course.core import SEED, Case, Score, case_generator, run_cases
 from companion.course.registry import Chapter
 from companion.data.number_words import chinese_numeral
 from companion.generate import greedy_decode
+from companion.masks import padding_mask
 from companion.models import EncoderDecoder, EncoderDecoderConfig
 
 CHAPTER = Chapter(32, "seq2seq_numbers")  # notebooks/32_seq2seq_numbers.ipynb
