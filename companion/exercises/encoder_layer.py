@@ -140,6 +140,6 @@ EXERCISES = [
 OTHER_EXERCISES = {
     "ex-encoder-layer-ln-by-hand": ("LayerNorm by hand", "easy"),
     "ex-encoder-layer-depth": ("How the gap grows with depth", "hard"),
-    "ex-encoder-layer-init": ("Initialisation matters", "medium"),
+    "ex-encoder-layer-init": ("Initialization matters", "medium"),
     "ex-encoder-layer-warmup-longer": ("Stuck or slow?", "medium"),
 }
