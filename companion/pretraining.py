@@ -269,17 +269,7 @@ class PretrainingBatches:
             )
         befores, afters, cut_document = [], [], []
         for d, doc in enumerate(documents):
-            if not all(isinstance(s, Tensor | Sequence) and not isinstance(s, str) for s in doc):
-                raise TypeError(
-                    f"document {d} is not a list of sentences of int token ids; pass "
-                    "[[tokenizer.encode(s) for s in doc] for doc in docs]"
-                )
-            sentences = [s.tolist() if isinstance(s, Tensor) else list(s) for s in doc]
-            if not all(isinstance(t, int) for s in sentences for t in s):
-                raise TypeError(
-                    f"document {d} is not a list of sentences of int token ids; pass "
-                    "[[tokenizer.encode(s) for s in doc] for doc in docs]"
-                )
+            sentences = _sentences(doc, d)
             if any(len(s) == 0 for s in sentences):
                 raise ValueError(f"document {d} has an empty sentence; drop it first")
             for k in range(1, len(sentences)):
@@ -333,6 +323,20 @@ class PretrainingBatches:
             select_prob=self.select_prob,
         )
         return BERTBatch(*(x.to(self.device) for x in (corrupted, types, labels, nsp_labels, mask)))
+
+
+def _sentences(doc: Sequence, d: int) -> list[list[int]]:
+    """Document ``d`` as lists of int token ids, or a TypeError that says what to pass."""
+    sentences = [s.tolist() if isinstance(s, Tensor) else s for s in doc]
+    if not all(
+        isinstance(s, Sequence) and not isinstance(s, str) and all(isinstance(t, int) for t in s)
+        for s in sentences
+    ):
+        raise TypeError(
+            f"document {d} is not a list of sentences of int token ids; pass "
+            "[[tokenizer.encode(s) for s in doc] for doc in docs]"
+        )
+    return [list(s) for s in sentences]
 
 
 def _segment(sentences: Sequence[list[int]], budget: int, last: bool) -> list[int]:

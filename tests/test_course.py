@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 import test_exercises as ch2x  # tests/ is on sys.path: pytest's default "prepend" import mode
 import test_exercises_bert
@@ -263,13 +264,17 @@ def test_registration_errors_say_what_to_fix(make, message):
 
 # --- the registry against the notebooks -----------------------------------------------------------
 
-EXERCISE = re.compile(r"```\{exercise\}\s*(?P<title>[^\n]*)\n:label:\s*(?P<label>\S+)")
+EXERCISE = re.compile(
+    r"```\{exercise\}\s*(?P<title>[^\n]*)\n:label:\s*(?P<label>\S+)\n(?P<text>.*?)```", re.S
+)
 
 
-def notebook_exercises():
-    """label -> (notebook stem, title, names of the functions its solution cells define)."""
-    found = {}
-    for path in NOTEBOOKS:
+def notebook_exercises(paths=NOTEBOOKS):
+    """label -> (notebook stem, title, the functions its statement asks for and its solution
+    cells define). A function the statement names as `name(...)` is the learner's to write; one
+    the solution defines for its own use (a helper) is not."""
+    found, asked = {}, {}
+    for path in paths:
         current = None
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
@@ -277,9 +282,24 @@ def notebook_exercises():
                 for m in EXERCISE.finditer(src):
                     current = m["label"]
                     found[current] = (path.stem, m["title"].strip(), [])
+                    asked[current] = set(re.findall(r"`(\w+)\(", m["text"]))
             elif current and "solution" in cell.get("metadata", {}).get("tags", []):
-                found[current][2].extend(re.findall(r"^def (\w+)\(", src, flags=re.M))
+                defined = re.findall(r"^def (\w+)\(", src, flags=re.M)
+                found[current][2].extend(name for name in defined if name in asked[current])
     return found
+
+
+def test_a_helper_in_a_solution_does_not_make_a_code_exercise(tmp_path):
+    md = nbformat.v4.new_markdown_cell
+    solution = nbformat.v4.new_code_cell(
+        "def my_mask(n):\n    return helper(n)\n\n\ndef helper(n):\n    return n\n",
+        metadata={"tags": ["solution"]},
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[md("```{exercise} Masks\n:label: ex-x\nWrite `my_mask(n)`.\n```"), solution]
+    )
+    nbformat.write(nb, tmp_path / "99_x.ipynb")
+    assert notebook_exercises([tmp_path / "99_x.ipynb"]) == {"ex-x": ("99_x", "Masks", ["my_mask"])}
 
 
 def test_every_code_exercise_has_a_checker():

@@ -67,24 +67,33 @@ def settle_progress_bars(nb: nbformat.NotebookNode) -> None:
     HTML turns each output, and each ``\\r``, into a line break).
     """
     for cell in nb.cells:
-        outputs = []
-        for output in cell.get("outputs", []):
-            last = outputs[-1] if outputs else None
-            if (
-                output.output_type == "stream"
-                and last is not None
-                and last.output_type == "stream"
-                and last.name == output.name
-            ):
-                last.text += output.text
-            else:
-                outputs.append(output)
+        if "outputs" not in cell:
+            continue
+        outputs = merge_streams(cell.outputs)
         for output in outputs:
             if output.output_type == "stream":
                 output.text = OVERWRITTEN.sub("", output.text).replace("\r\n", "\n")
-        if "outputs" in cell:
-            # a bar erased at its end (tqdm's leave=False) leaves only blanks: an empty box in the book
-            cell.outputs = [o for o in outputs if o.output_type != "stream" or o.text.strip()]
+        # a bar erased at its end (tqdm's leave=False) leaves only blanks: an empty box in the book;
+        # the streams on either side of it are then one run again
+        kept = [o for o in outputs if o.output_type != "stream" or o.text.strip()]
+        cell.outputs = merge_streams(kept)
+
+
+def merge_streams(outputs: list) -> list:
+    """The outputs with each run of adjacent outputs of one stream joined into one."""
+    merged = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (
+            output.output_type == "stream"
+            and last is not None
+            and last.output_type == "stream"
+            and last.name == output.name
+        ):
+            last.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def execute(path: Path, timeout: int) -> None:

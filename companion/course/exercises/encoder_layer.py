@@ -137,7 +137,7 @@ CHAPTER.other_exercise("ex-encoder-layer-ln-by-hand", title="LayerNorm by hand",
 CHAPTER.other_exercise(
     "ex-encoder-layer-depth", title="How the gap grows with depth", difficulty="hard"
 )
-CHAPTER.other_exercise("ex-encoder-layer-init", title="Initialisation matters", difficulty="medium")
+CHAPTER.other_exercise("ex-encoder-layer-init", title="Initialization matters", difficulty="medium")
 CHAPTER.other_exercise(
     "ex-encoder-layer-warmup-longer", title="Stuck or slow?", difficulty="medium"
 )

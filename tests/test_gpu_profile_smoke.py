@@ -1,0 +1,78 @@
+"""The `gpu` profile of notebooks/31_train_gpt, which no CI machine runs: each configuration it
+trains is built from the notebook's own SIZES cell and takes two optimizer steps on the CPU, so a
+typo in that row (a width the heads do not divide, a warm-up longer than the run) fails here and
+not on a learner's Colab GPU."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from companion import GPT, GPTConfig, TokenBatches, TrainConfig, lm_loss, train
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "31_train_gpt.ipynb"
+VOCAB = 65  # Tiny Shakespeare's characters
+
+
+def sizes_cell() -> dict:
+    """Run the notebook's SIZES cell (it defines SIZES, build and the profile constants)."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    (src,) = ["".join(c["source"]) for c in cells if "SIZES = {" in "".join(c["source"])]
+    namespace = {"GPT": GPT, "GPTConfig": GPTConfig, "V": VOCAB}
+    exec(compile(src, f"{NOTEBOOK.name}: SIZES cell", "exec"), namespace)
+    return namespace
+
+
+CELL = sizes_cell()
+GPU = CELL["SIZES"]["gpu"]
+# what the notebook trains under the gpu profile: the main run (and the too-little-text exercise,
+# the same model), and the double-the-context exercise
+CONFIGURATIONS = {"main": GPU, "double context": dict(GPU, max_len=2 * GPU["max_len"])}
+
+
+@pytest.mark.parametrize("profile", ["ci", "cpu", "gpu"])
+def test_every_profile_has_a_valid_training_config(profile):
+    size = CELL["SIZES"][profile]
+    config = TrainConfig(  # as the training cell builds it
+        max_steps=size["steps"],
+        lr=size["lr"],
+        warmup_steps=size["steps"] // 10,
+        eval_every=size["steps"] // CELL["EVALS"],
+        eval_batches=CELL["EVAL_BATCHES"],
+    )
+    assert config.warmup_steps < config.max_steps
+
+
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
+def test_gpu_configuration_takes_two_steps_on_the_cpu(name):
+    size = CONFIGURATIONS[name]
+    torch.manual_seed(0)
+    model = CELL["build"](size)
+    assert model.config.max_len == size["max_len"] and model.config.dropout == size["dropout"]
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(VOCAB, (4 * size["max_len"],), generator=g)
+    # the model and context as the notebook trains them; the batch is cut to 2 windows
+    batches = TokenBatches(tokens, batch_size=2, context_len=size["max_len"])
+    config = TrainConfig(
+        max_steps=2,
+        lr=size["lr"],
+        warmup_steps=1,
+        betas=(0.9, 0.99),
+        eval_every=2,
+        eval_batches=1,
+        progress=False,
+    )
+    history = train(model, lm_loss, batches, config, eval_batches=batches)
+    assert history.steps == [1, 2] and history.stopped_early is None
+    assert all(math.isfinite(v) for v in history.train_loss + history.eval_loss)
+    assert abs(history.train_loss[0] - math.log(VOCAB)) < 1.0  # starts near the uniform loss
+
+
+def test_the_gpu_estimate_is_printed_under_five_minutes(capsys):
+    sizes_cell()  # the cell asserts its own margin; here its printed estimate is read back
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("gpu on a T4")]
+    assert line and float(line[0].split("=")[-1].split()[0]) < 5
