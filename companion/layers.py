@@ -59,6 +59,7 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``FFN(x) = W_2 act(x W_1 + b_1) + b_2``, position by position: ``x (..., d_model)`` -> same shape."""
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 

@@ -77,7 +77,8 @@ def padding_mask(lengths: Tensor | list[int], max_len: int | None = None) -> Ten
 def check_mask(
     mask: Tensor, scores_shape: torch.Size | tuple[int, ...], name: str = "mask"
 ) -> None:
-    """Raise a clear error unless ``mask`` is boolean and broadcasts to ``scores_shape``.
+    """Raise a clear error unless ``mask`` is boolean and broadcasts to ``scores_shape``, the
+    attention scores' ``(batch, n_heads, q_len, k_len)``.
 
     A float mask is refused rather than reinterpreted: an additive float mask (0 / -inf) and a
     boolean one mean opposite things at the value 0.

@@ -273,6 +273,8 @@ class Embeddings(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, ids: Tensor, token_type_ids: Tensor | None = None, offset: int = 0) -> Tensor:
+        """``ids (batch, seq)`` (and ``token_type_ids``, same shape) -> ``(batch, seq, d_model)``;
+        ``offset`` is the position of ``ids[:, 0]`` (the tokens already in a KV cache)."""
         check_ids(ids, self.vocab_size)
         check_length(ids.shape[1], offset, self.max_len)
         x = self.token(ids) * self.scale  # (batch, seq, d_model)
@@ -464,6 +466,8 @@ class EncoderDecoder(TransformerModel):
         return self.lm_head(out)
 
     def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        """``src (batch, src_len)``, ``tgt (batch, tgt_len)`` -> logits ``(batch, tgt_len, tgt_vocab)``;
+        ``src_mask (batch, 1, src_len)``, True = a real source token."""
         return self.decode(tgt, self.encode(src, src_mask), src_mask)
 
 

@@ -1,4 +1,6 @@
-"""BERT-style pre-training and fine-tuning: the objectives, and batches for :func:`companion.train.train`.
+"""Pre-training and fine-tuning objectives (BERT's), and their batches for :func:`companion.train.train`.
+
+(:mod:`companion.pretrained` is the other thing: loading weights someone else pre-trained.)
 
 Pre-training is self-supervised (自监督): the labels come from the text itself (Devlin et al. 2019).
 
@@ -389,19 +391,19 @@ def masked_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 def mlm_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
-    """MLM-only pre-training loss of a :class:`companion.models.BERT` (RoBERTa's objective)."""
+    """MLM-only pre-training loss of a :class:`companion.models.BERT` (RoBERTa's objective): a scalar."""
     out = model(batch.ids, mask=batch.mask, token_type_ids=batch.token_type_ids)
     return masked_lm_loss(out.mlm_logits, batch.mlm_labels)
 
 
 def nsp_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
-    """The NSP loss alone: 2-way cross-entropy of ``batch.nsp_labels`` from the [CLS] position."""
+    """The NSP loss alone, a scalar: 2-way cross-entropy of ``batch.nsp_labels (batch,)`` from [CLS]."""
     out = model(batch.ids, mask=batch.mask, token_type_ids=batch.token_type_ids)
     return F.cross_entropy(out.nsp_logits, batch.nsp_labels)
 
 
 def mlm_nsp_loss(model: nn.Module, batch: BERTBatch) -> Tensor:
-    """BERT's pre-training loss, the unweighted sum ``L_MLM + L_NSP`` (one forward pass)."""
+    """BERT's pre-training loss, the unweighted sum ``L_MLM + L_NSP`` (one forward pass): a scalar."""
     out = model(batch.ids, mask=batch.mask, token_type_ids=batch.token_type_ids)
     nsp = F.cross_entropy(out.nsp_logits, batch.nsp_labels)
     return masked_lm_loss(out.mlm_logits, batch.mlm_labels) + nsp
@@ -463,18 +465,21 @@ class ClassificationBatches:
         return len(self.ids)
 
     def __call__(self, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """A random batch: ``ids (batch, seq)``, ``mask (batch, 1, seq)``, ``labels (batch,)``."""
         rows = torch.randint(len(self.ids), (self.batch_size,), generator=generator)  # (batch,)
         return tuple(t[rows].to(self.device) for t in (self.ids, self.mask, self.labels))
 
     def all(self, batch_size: int = 256) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
-        """Every example once, in order, in batches of ``batch_size`` (for evaluation)."""
+        """Every example once, in order, in batches of ``batch_size`` (for evaluation), each
+        ``(ids, mask, labels)`` shaped as :meth:`__call__`'s."""
         for i in range(0, len(self.ids), batch_size):
             part = slice(i, i + batch_size)
             yield tuple(t[part].to(self.device) for t in (self.ids, self.mask, self.labels))
 
 
 def classification_loss(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor]) -> Tensor:
-    """Fine-tuning loss of a :class:`companion.models.SequenceClassifier`: cross-entropy of the labels."""
+    """Fine-tuning loss of a :class:`companion.models.SequenceClassifier`: the cross-entropy of
+    ``labels (batch,)`` given ``(ids, mask, labels)`` from :class:`ClassificationBatches`, a scalar."""
     ids, mask, labels = batch
     return F.cross_entropy(model(ids, mask=mask), labels)
 

@@ -7,6 +7,7 @@ layers before models), and a change low down cannot be broken by an import cycle
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,38 @@ def test_the_check_would_catch_a_data_module_importing_attention(tmp_path):
     fake = tmp_path / "fake.py"
     fake.write_text("def f():\n    from companion.attention import padding_mask\n")
     assert imported(fake) == {"attention"} and RANK["attention"] > RANK["data"]
+
+
+# A shape is written as in the docstrings: ``(batch, seq, d_model)``, ``(..., q_len, d_k)``, ``(n,)``.
+SHAPE = re.compile(r"\((?:\.\.\.|[A-Za-z_][\w +*-]*)(?:, ?(?:\.\.\.|[\w +*-]+))*,?\)|scalar")
+
+
+def tensor_functions() -> list[tuple[str, ast.FunctionDef]]:
+    """Public functions and methods (and every ``forward``) whose signature mentions a Tensor."""
+    found = []
+    for path in MODULES:
+        if top_module(path) == "course":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name[0] != "_"]
+        members = [(f"{c.name}.", n) for c in classes for n in c.body] + [
+            ("", n) for n in tree.body
+        ]
+        for prefix, node in members:
+            if not isinstance(node, ast.FunctionDef) or (
+                node.name[0] == "_" and node.name != "__call__"
+            ):
+                continue
+            signature = ast.unparse(node.args) + (ast.unparse(node.returns) if node.returns else "")
+            if "Tensor" in signature:
+                found.append((f"{path.relative_to(PACKAGE)}: {prefix}{node.name}", node))
+    return found
+
+
+def test_public_tensor_functions_state_their_shapes():
+    """The conventions promise a shape for every tensor a public function takes or returns: its
+    docstring states at least one, as ``(batch, seq, d_model)`` (or says the result is a scalar)."""
+    functions = tensor_functions()
+    assert len(functions) >= 40  # the walk found the package's functions
+    missing = [name for name, node in functions if not SHAPE.search(ast.get_docstring(node) or "")]
+    assert not missing, f"docstrings without a shape: {missing}"

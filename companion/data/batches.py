@@ -23,7 +23,7 @@ __all__ = ["TokenBatches", "split"]
 
 
 def as_token_tensor(tokens: Tensor | Sequence[int], name: str = "tokens") -> Tensor:
-    """``tokens`` as a 1-D ``int64`` tensor on the CPU; raises if they are not 1-D integers."""
+    """``tokens`` as a 1-D ``int64`` tensor ``(n,)`` on the CPU; raises if they are not 1-D integers."""
     t = torch.as_tensor(tokens)
     if t.numel() == 0:
         return t.reshape(-1).long()
