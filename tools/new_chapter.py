@@ -40,6 +40,7 @@ PARTS = [
     ("VI", range(50, 60), "Reductionism and emergence"),
     ("VII", range(60, 70), "Systematic generalization"),
     ("VIII", range(70, 80), "Consciousness"),
+    ("IX", range(80, 100), "Appendices"),  # tools, notation, a scratch chapter: after the parts
 ]
 NUMERALS = [numeral for numeral, _, _ in PARTS]
 
@@ -112,9 +113,7 @@ def part_of(number: int) -> tuple[str, str]:
     for numeral, numbers, caption in PARTS:
         if number in numbers:
             return numeral, caption
-    raise ValueError(
-        f"number={number} is outside the book's map (0-79); pick a number in its part's range"
-    )
+    raise ValueError(f"number={number} is outside the book's map (0-99)")
 
 
 def exercise_label(slug: str, what: str) -> str:
@@ -281,9 +280,10 @@ def add_to_instructors(stem: str, slug: str) -> None:
 
 def new_chapter(number: int, slug: str, title: str, execute: bool = True) -> list[Path]:
     """Create the chapter's files and entries (see the module docstring); the paths it wrote."""
-    if not 0 <= number <= 79:
+    if not 0 <= number <= 99:
         raise ValueError(
-            f"N={number} is outside the book's map (0-79); see CONVENTIONS, the book's map"
+            f"N={number} is outside the book's map (0-99); pick a number in its part's range "
+            "(CONTRIBUTING.md, the book's map)"
         )
     if not re.fullmatch(r"[a-z][a-z0-9_]*", slug):
         raise ValueError(f"SLUG={slug!r} must be lower-case letters, digits and _ (e.g. grokking)")
