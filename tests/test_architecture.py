@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("attention",),
     ("layers",),
     ("models",),
-    ("generate", "train", "pretraining", "pretrained"),  # what is done with models
+    ("generate", "train", "objectives", "pretrained"),  # what is done with models
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]

@@ -31,8 +31,8 @@ from companion.data.number_words import chinese_numeral
 from companion.generate import greedy_decode
 from companion.masks import causal_mask, padding_mask
 from companion.ngram import ngram_cross_entropy
+from companion.objectives import mask_tokens, masked_lm_loss
 from companion.positional import sinusoidal_encoding
-from companion.pretraining import mask_tokens, masked_lm_loss
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

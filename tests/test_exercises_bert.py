@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from companion.course.exercises.bert_pretraining import check_mask_tokens, check_mlm_loss
-from companion.pretraining import mask_tokens
+from companion.objectives import mask_tokens
 
 # --- the 80/10/10 corruption: the notebook's solution and plausible mistakes ----------------------
 

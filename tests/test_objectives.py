@@ -1,4 +1,4 @@
-"""companion.pretraining (BERT's MLM and NSP objectives, fine-tuning batches) and the toy-language
+"""companion.objectives (BERT's MLM and NSP objectives, fine-tuning batches) and the toy-language
 task of companion.data.toy_language."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from companion.data.toy_language import (
     word_classes,
 )
 from companion.models import BERT, BERTConfig, SequenceClassifier
-from companion.pretraining import (
+from companion.objectives import (
     IGNORE_INDEX,
     SPECIAL_TOKENS,
     ClassificationBatches,
