@@ -76,19 +76,27 @@ def test_a_new_chapter_passes_the_checks_as_it_stands(tmp_path):
 @pytest.mark.parametrize(
     ("number", "slug", "title", "message"),
     [
-        (80, "x", "X", "outside the book's map"),
+        (100, "x", "X", "outside the book's map"),
         (20, "x", "X", "N=20 is taken by 20_attention.ipynb"),
         (29, "Bad-Slug", "X", "must be lower-case letters"),
         (29, "attention", "X", "SLUG='attention' is taken"),
         (29, "x", " ", "TITLE is empty"),
     ],
 )
-def test_bad_arguments_are_refused_before_anything_is_written(number, slug, title, message):
-    before = {p: p.read_bytes() for p in (REPO / "book").glob("*") if p.is_file()}
+def test_bad_arguments_are_refused_before_anything_is_written(
+    number, slug, title, message, tmp_path, monkeypatch
+):
+    # A copy of the files make chapter edits, so that a refusal that fails to happen cannot
+    # write a chapter into the repository.
+    for name in ("_config.yml", "book/_toc.yml", "book/intro.md", "book/instructors.md",
+                 "notebooks/20_attention.ipynb", "companion/course/exercises/attention.py"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, tmp_path / name)
+    monkeypatch.setattr(new_chapter, "REPO", tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(ValueError, match=message):
         new_chapter.new_chapter(number, slug, title, execute=False)
-    assert {p: p.read_bytes() for p in (REPO / "book").glob("*") if p.is_file()} == before
-    assert not list((REPO / "notebooks").glob("29_*.ipynb"))
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def test_every_setup_cell_is_the_templates():
