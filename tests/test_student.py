@@ -269,3 +269,13 @@ def test_instructor_guide_table_matches_exercise_table():
         assert {lab: numbers.get(lab) for lab in labels} == {
             lab: i for i, lab in enumerate(labels, start=1)
         }
+
+
+def test_the_edition_is_made_from_the_repositorys_notebooks(tmp_path):
+    """student.py finds the repository from its own place in the package; a wrong guess (which
+    once found no notebooks and wrote an empty edition) is an error, not an empty folder."""
+    from companion.course import student
+
+    assert (student.REPO / "notebooks" / "20_attention.ipynb").is_file()
+    with pytest.raises(ValueError, match="no notebooks in"):
+        student.write_notebooks(tmp_path, tmp_path / "out")

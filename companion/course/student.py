@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # companion/course/student.py -> the repository
 
 STUB_TAGS = ["stub", "raises-exception"]
 STUB_TEMPLATE = (
@@ -158,9 +158,12 @@ def student_notebook(nb: dict) -> dict:
 
 
 def write_notebooks(src: Path, dest: Path) -> list[Path]:
+    sources = sorted(src.glob("*.ipynb"))
+    if not sources:
+        raise ValueError(f"no notebooks in {src}: expected the repository's notebooks/ folder")
     dest.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in sorted(src.glob("*.ipynb")):
+    for path in sources:
         nb = json.loads(path.read_text(encoding="utf-8"))
         out = dest / path.name
         out.write_text(
