@@ -25,7 +25,14 @@ import torch.nn.functional as F
 from IPython.core.formatters import DisplayFormatter
 
 from companion.attention import scaled_dot_product_attention
-from companion.course import code_exercises, exercise_table, grade_namespace, other_exercises
+from companion.course import (
+    code_exercises,
+    exercise_table,
+    grade_namespace,
+    kernel_side,
+    other_exercises,
+)
+from companion.course.core import hidden_cases
 from companion.course.registry import Chapter
 from companion.data.number_words import chinese_numeral
 from companion.generate import greedy_decode
@@ -254,12 +261,71 @@ def slug_of(exercise) -> str:
             lambda: Chapter(98, "scratch").exercise("ex-x", title="X", difficulty="easy", names=()),
             "must be a tuple of function names",
         ),
+        (
+            lambda: Chapter(98, "scratch").exercise(
+                "ex-x", title="X", difficulty="easy", names=("f",), references=("causal_mask",)
+            ),
+            "must be dotted paths into companion",
+        ),
     ],
 )
 def test_registration_errors_say_what_to_fix(make, message):
     code_exercises()  # every real chapter registered first
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
         make()
+
+
+@by_label
+def test_every_reference_resolves(label):
+    """A reference the kernel cannot import would fail every honest submission's every case."""
+    for ref in EXERCISES[label].references:
+        assert callable(kernel_side._resolve(ref)), ref
+
+
+def fingerprint(value) -> object:
+    """Equal for equal inputs: tensors by their values, generators by their state, modules by
+    their weights."""
+    if isinstance(value, torch.Tensor):
+        return (tuple(value.shape), str(value.dtype), value.tolist())
+    if isinstance(value, torch.Generator):
+        return fingerprint(value.get_state())
+    if isinstance(value, torch.nn.Module):
+        return [fingerprint(t) for t in value.state_dict().values()]
+    if isinstance(value, list | tuple):
+        return [fingerprint(v) for v in value]
+    if isinstance(value, dict):
+        return {k: fingerprint(v) for k, v in value.items()}
+    return repr(value)
+
+
+def inputs_seen(label: str, seed: int | None) -> tuple[list, float]:
+    """The arguments the checker passes to the reference (as text), and its score, under
+    ``hidden_cases(seed)``."""
+    seen = []
+
+    def recording(fn):
+        def call(*args, **kwargs):
+            seen.append(fingerprint((args, kwargs)))
+            return fn(*args, **kwargs)
+
+        return call
+
+    with hidden_cases(seed):
+        score = EXERCISES[label].checker(*map(recording, REFERENCES[label]), verbose=False)
+    return seen, score.score
+
+
+@by_label
+def test_hidden_cases_are_new_and_still_right(label):
+    """The instructor's seed changes the random cases (the fixed edge cases stay; a checker with
+    only fixed cases adds random ones), and the reference still gets full marks on them; without
+    a seed the public cases are unchanged."""
+    public, score = inputs_seen(label, None)
+    assert score == 1.0 and inputs_seen(label, None)[0] == public
+    for seed in (1, 2027):
+        hidden, score = inputs_seen(label, seed)
+        assert score == 1.0, (label, seed)
+        assert hidden != public, f"{label}: --seed {seed} left every case as it was"
 
 
 # --- the registry against the notebooks -----------------------------------------------------------

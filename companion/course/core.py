@@ -5,6 +5,7 @@ revealing the reference's values."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +20,16 @@ __all__ = [
     "Score",
     "case_generator",
     "compare",
+    "case_seed",
     "describe_exception",
+    "hidden_cases",
+    "hidden_generator",
     "randn",
     "run_cases",
 ]
 
-SEED = 20240  # every checker draws its cases from this seed (plus the case number)
+SEED = 20240  # every checker draws its public cases from this seed (plus the case number)
+_salt: int | None = None  # the instructor's seed while the grader runs a checker (hidden_cases)
 
 
 @dataclass(repr=False)
@@ -58,8 +63,10 @@ class Score:
 
 @dataclass(frozen=True)
 class Exercise:
-    """A code exercise with a checker: its label, notebook (stem), title, difficulty and the
-    names of the learner's functions that the checker takes, in order."""
+    """A code exercise with a checker: its label, notebook (stem), title, difficulty, the
+    names of the learner's functions that the checker takes, in order, and the ``references``:
+    companion's own implementations of the answer (dotted paths), which the grader flags when a
+    learner's function calls them."""
 
     label: str
     notebook: str
@@ -67,6 +74,7 @@ class Exercise:
     difficulty: str
     names: tuple[str, ...]
     checker: Callable[..., Score]
+    references: tuple[str, ...] = ()
 
 
 # A case: a description ("causal mask, batch 2") and a thunk returning None (passed) or a problem.
@@ -135,9 +143,37 @@ def compare(got: object, want: Tensor, what: str, atol: float, dtype: bool = Fal
     return None
 
 
+@contextlib.contextmanager
+def hidden_cases(seed: int | None):
+    """Within this block, :func:`case_seed` (and so every checker's random cases) derives from
+    the instructor's ``seed``: cases no notebook has seen, so outputs hard-coded from the public
+    cases fail. ``None`` keeps the public cases."""
+    global _salt
+    before, _salt = _salt, seed
+    try:
+        yield
+    finally:
+        _salt = before
+
+
+def case_seed(case: int) -> int:
+    """The seed of case number ``case``: ``SEED + case`` for the public cases the notebooks show,
+    or a hash of the instructor's seed and ``case`` inside :func:`hidden_cases`."""
+    if _salt is None:
+        return SEED + case
+    digest = hashlib.sha256(f"{_salt}:{case}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # below 2**63, as torch's seeds must be
+
+
+def hidden_generator() -> torch.Generator | None:
+    """Inside :func:`hidden_cases` with a seed, a generator for cases that only the grader adds
+    (to a checker whose public cases are all fixed); otherwise None."""
+    return None if _salt is None else case_generator(10_000)
+
+
 def case_generator(case: int) -> torch.Generator:
-    """The CPU generator of hidden case number ``case``: seeded with ``SEED + case``."""
-    return torch.Generator().manual_seed(SEED + case)
+    """The CPU generator of case number ``case``, seeded with :func:`case_seed`."""
+    return torch.Generator().manual_seed(case_seed(case))
 
 
 def randn(g: torch.Generator, *shape: int, scale: float = 1.0) -> Tensor:

@@ -85,17 +85,29 @@ class Chapter:
             raise ValueError(f"label {label!r} is already registered by {owner.notebook}")
 
     def exercise(
-        self, label: str, *, title: str, difficulty: str, names: tuple[str, ...]
+        self,
+        label: str,
+        *,
+        title: str,
+        difficulty: str,
+        names: tuple[str, ...],
+        references: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Score]], Callable[..., Score]]:
         """Register the decorated checker for ``label``; ``names`` are the learner's functions it
-        takes, in order."""
+        takes, in order; ``references`` are companion's implementations of the answer, as dotted
+        paths (``"companion.masks.causal_mask"``): the grader flags a submission that calls one."""
         self._claim(label, title, difficulty)
         if not names or not all(isinstance(n, str) and n.isidentifier() for n in names):
             raise ValueError(f"{label}: names={names!r} must be a tuple of function names")
+        if not all(isinstance(r, str) and r.startswith("companion.") for r in references):
+            raise ValueError(
+                f"{label}: references={references!r} must be dotted paths into companion, "
+                "e.g. ('companion.masks.causal_mask',)"
+            )
 
         def register(checker: Callable[..., Score]) -> Callable[..., Score]:
             _EXERCISES[label] = Exercise(
-                label, self.notebook, title, difficulty, tuple(names), checker
+                label, self.notebook, title, difficulty, tuple(names), checker, tuple(references)
             )
             return checker
 

@@ -29,6 +29,7 @@ ATTENTION_ATOL = 1e-6
     title="Implement attention",
     difficulty="medium",
     names=("attention",),
+    references=("companion.attention.scaled_dot_product_attention",),
 )
 def check_attention(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-attention-implement: ``attention(q, k, v, mask=None) -> (out, weights)``, explicit, with

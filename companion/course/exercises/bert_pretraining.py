@@ -55,6 +55,7 @@ def _band(count: int, n: int, p: float, what: str) -> str | None:
     title="Implement the 80/10/10 corruption",
     difficulty="medium",
     names=("my_mask_tokens",),
+    references=("companion.objectives.mask_tokens",),
 )
 def check_mask_tokens(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-bert-mask-tokens: ``my_mask_tokens(ids, generator, mask_id, vocab_size, special_ids,
@@ -182,6 +183,7 @@ MLM_ATOL = 1e-10
     title="The loss on the selected positions",
     difficulty="easy",
     names=("my_mlm_loss",),
+    references=("companion.objectives.masked_lm_loss",),
 )
 def check_mlm_loss(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-bert-mlm-loss: ``my_mlm_loss(logits, labels)``, the mean cross-entropy over the positions

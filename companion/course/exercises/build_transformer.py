@@ -67,6 +67,10 @@ def _leak(got: Tensor, again: object, want: Tensor, t: int, atol: float) -> str 
     title="Causal self-attention from the weights",
     difficulty="medium",
     names=("causal_self_attention",),
+    references=(
+        "companion.attention.MultiHeadAttention.forward",
+        "companion.attention.scaled_dot_product_attention",
+    ),
 )
 def check_causal_self_attention(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-build-transformer-causal-attention: ``causal_self_attention(x, w_q, w_k, w_v, w_o,
@@ -137,6 +141,7 @@ def _model_parameters(fields: tuple[tuple[str, object], ...]) -> int:
     title="The parameter count of any configuration",
     difficulty="medium",
     names=("encoder_decoder_parameters",),
+    references=("companion.models.EncoderDecoder.__init__", "companion.models.num_parameters"),
 )
 def check_parameter_count(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-build-transformer-parameter-count: ``encoder_decoder_parameters(config)`` -> the number

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from companion.course.core import (
-    SEED,
     Case,
     Score,
     case_generator,
+    case_seed,
     compare,
     randn,
     run_cases,
@@ -88,6 +88,7 @@ ENCODER_ATOL = 1e-10
     title="Both layouts from the parts",
     difficulty="medium",
     names=("encoder_layer_forward",),
+    references=("companion.layers.EncoderLayer.forward", "companion.layers.sublayer"),
 )
 def check_encoder_layer_forward(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-encoder-layer-forward: ``encoder_layer_forward(x, layer, norm_first, mask=None)``, one
@@ -96,7 +97,9 @@ def check_encoder_layer_forward(fn: Callable, *, verbose: bool = True) -> Score:
     def case(seed, norm_first, batch, seq, d_model, n_heads, mask_kind=None, activation="relu"):
         def run():
             g = case_generator(seed)
-            torch.manual_seed(SEED + seed)  # the layer's initialisation (inside _run's fork_rng)
+            torch.manual_seed(
+                case_seed(seed)
+            )  # the layer's initialisation (inside _run's fork_rng)
             layer = EncoderLayer(
                 d_model, n_heads, 2 * d_model, activation=activation, norm_first=norm_first
             )

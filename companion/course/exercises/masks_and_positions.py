@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from companion.course.core import Case, Score, compare, run_cases
+from companion.course.core import Case, Score, compare, hidden_generator, run_cases
 from companion.course.registry import Chapter
 from companion.masks import causal_mask, padding_mask
 from companion.positional import sinusoidal_encoding
@@ -14,11 +14,15 @@ from companion.positional import sinusoidal_encoding
 CHAPTER = Chapter(21, "masks_and_positions")  # notebooks/21_masks_and_positions.ipynb
 
 
+RANGES = [(2, 17), (1, 13), (1, 6)]  # n, max_len and batch of the hidden cases
+
+
 @CHAPTER.exercise(
     "ex-masks-and-positions-masks",
     title="Build the two masks",
     difficulty="easy",
     names=("my_causal_mask", "my_padding_mask"),
+    references=("companion.masks.causal_mask", "companion.masks.padding_mask"),
 )
 def check_masks(causal_fn: Callable, padding_fn: Callable, *, verbose: bool = True) -> Score:
     """ex-masks-and-positions-masks: ``causal_mask(n)`` -> bool ``(n, n)`` and
@@ -44,6 +48,13 @@ def check_masks(causal_fn: Callable, padding_fn: Callable, *, verbose: bool = Tr
         ("padding mask, batch 1, max_len 1", padding([1], 1, True)),
         ("padding mask, batch 5, max_len 12", padding([12, 3, 7, 1, 9], 12, True)),
     ]
+    if (g := hidden_generator()) is not None:  # grading with the instructor's seed
+        n, max_len, batch = (int(torch.randint(lo, hi, (1,), generator=g)) for lo, hi in RANGES)
+        lengths = torch.randint(0, max_len + 1, (batch,), generator=g).tolist()
+        cases += [
+            (f"causal mask, n {n}", causal(n)),
+            (f"padding mask, batch {batch}, max_len {max_len}", padding(lengths, max_len, True)),
+        ]
     return run_cases("ex-masks-and-positions-masks", cases, verbose)
 
 
@@ -57,6 +68,7 @@ SINUSOIDAL_ATOL = (
     title="The sinusoidal encoding",
     difficulty="medium",
     names=("my_sinusoidal_encoding",),
+    references=("companion.positional.sinusoidal_encoding",),
 )
 def check_sinusoidal_encoding(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-masks-and-positions-sinusoidal: ``sinusoidal_encoding(max_len, d_model)`` -> float32
@@ -67,6 +79,10 @@ def check_sinusoidal_encoding(fn: Callable, *, verbose: bool = True) -> Score:
         return lambda: compare(fn(max_len, d_model), want, "encoding", SINUSOIDAL_ATOL, dtype=True)
 
     sizes = [(1, 2), (10, 4), (50, 16), (200, 64), (3, 128), (37, 10)]
+    if (g := hidden_generator()) is not None:  # grading with the instructor's seed
+        max_lens = torch.randint(1, 100, (2,), generator=g).tolist()
+        d_models = (2 * torch.randint(1, 33, (2,), generator=g)).tolist()  # even
+        sizes += list(zip(max_lens, d_models, strict=True))
     cases: list[Case] = [(f"max_len {n}, d_model {d}", case(n, d)) for n, d in sizes]
     return run_cases("ex-masks-and-positions-sinusoidal", cases, verbose)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from companion.course.core import SEED, Case, Score, case_generator, run_cases
+from companion.course.core import Case, Score, case_generator, case_seed, run_cases
 from companion.course.registry import Chapter
 from companion.data.number_words import chinese_numeral
 from companion.generate import greedy_decode
@@ -39,6 +39,7 @@ def _numeral_case(fn: Callable, nums: Sequence[int]) -> Callable[[], str | None]
     title="Write the numerals yourself",
     difficulty="medium",
     names=("my_chinese_numeral",),
+    references=("companion.data.number_words.chinese_numeral",),
 )
 def check_chinese_numeral(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-seq2seq-chinese-numeral: ``my_chinese_numeral(n)`` for 0..9,999 against
@@ -72,7 +73,7 @@ def check_chinese_numeral(fn: Callable, *, verbose: bool = True) -> Score:
 def _random_seq2seq(seed: int) -> EncoderDecoder:
     """A small float64 EncoderDecoder whose weights are drawn N(0, 1 / fan_in): confident random
     predictions, so that no argmax is decided by a rounding difference."""
-    torch.manual_seed(SEED + seed)  # the initialisation (inside run_cases' fork_rng)
+    torch.manual_seed(case_seed(seed))  # the initialisation (inside run_cases' fork_rng)
     config = EncoderDecoderConfig(
         vocab_size=19,
         tgt_vocab_size=17,
@@ -98,6 +99,7 @@ BOS_ID, NO_EOS = 0, 99  # NO_EOS: an id the 17-token target vocabulary cannot pr
     title="Greedy decoding without a cache",
     difficulty="medium",
     names=("my_greedy_decode",),
+    references=("companion.generate.greedy_decode",),
 )
 def check_greedy_decode(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-seq2seq-greedy: ``my_greedy_decode(model, src, bos_id, eos_id, max_len, src_mask=None)``

@@ -22,6 +22,7 @@ NGRAM_ATOL = 1e-6
     title="How far can counting go?",
     difficulty="medium",
     names=("ngram_cross_entropy",),
+    references=("companion.ngram.ngram_cross_entropy",),
 )
 def check_ngram_cross_entropy(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-train-gpt-ngram: ``ngram_cross_entropy(train, val, vocab_size, n, alpha)`` -> float, the
@@ -73,6 +74,7 @@ PROBS_ATOL = 1e-6
     title="Temperature and top-k",
     difficulty="easy",
     names=("next_token_probs",),
+    references=("companion.generate.filter_logits",),
 )
 def check_next_token_probs(fn: Callable, *, verbose: bool = True) -> Score:
     """ex-train-gpt-sampling: ``next_token_probs(logits, temperature=1.0, top_k=None)`` -> the
