@@ -1,7 +1,8 @@
-"""The grading command (companion/course/grade.py) on real notebooks: solutions get full marks, the student
-edition gets zeros, one wrong function costs exactly its exercise, a hanging cell is interrupted and
-reported without stopping the other students, and submitted code runs in a kernel, never in the
-grader's process. One grading run covers all of it (each notebook is executed once)."""
+"""The grading command (companion/course/grade.py): every chapter's solutions get full marks through
+the grader's stand-ins (small notebooks of the solution functions, one real solution notebook), the
+student edition gets zeros, one wrong function costs exactly its exercise, a hanging cell is
+interrupted and reported without stopping the other students, and submitted code runs in a
+kernel, never in the grader's process. The attacks are in tests/test_grade_attacks.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import nbformat
 import pytest
 
 from companion.course import code_exercises, grade
+from companion.course.remote import Settings
 from companion.course.student import student_notebook
 
 pytestmark = pytest.mark.slow  # runs notebooks or scripts in subprocesses
@@ -56,34 +58,39 @@ def checked_solutions_only(nb: dict) -> dict:
     return nb
 
 
+def settings(**kw) -> Settings:
+    return Settings(**{"timeout": CELL_TIMEOUT, "notebook_timeout": 900, "profile": "ci", **kw})
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade, in this process (through the module's API), a class of four submitters."""
+    """Grade, in this process (through the module's API), a class of five submitters."""
     root = tmp_path_factory.mktemp("submissions")
-    # 1. the solutions
-    for stem in NOTEBOOKS:
-        save(checked_solutions_only(load(stem)), root / "b_solutions" / f"{stem}.ipynb")
-    # 2. the student edition, as handed out (22 is the slowest to run; 20 and 21 cover the stubs)
+    # 1. the solutions: every chapter's solution functions, and one whole solution notebook
+    for stem in {ex.notebook for ex in code_exercises().values()}:
+        save(small_notebook(PREAMBLE, definitions(stem)), root / "b_solutions" / f"{stem}.ipynb")
+    stem = "21_masks_and_positions"
+    save(checked_solutions_only(load(stem)), root / "b_whole_notebook" / f"{stem}.ipynb")
+    # 2. the student edition, as handed out (20 and 21 cover the stubs)
     for stem in ("20_attention", "21_masks_and_positions"):
         save(student_notebook(load(stem)), root / "c_student" / f"{stem}.ipynb")
-    # 3. one wrong function, and a cell that records which process runs the submission
-    nb = load("21_masks_and_positions")
-    nb["cells"].append(
-        code_cell(
-            "def my_sinusoidal_encoding(max_len, d_model):\n"
-            "    return torch.zeros(max_len, d_model)\n\n"
-            "import os\nopen('ran_in_pid.txt', 'w').write(str(os.getpid()))"
-        )
+    # 3. one wrong function, and one that is right only if the kernel is another process
+    wrong = (
+        "def my_sinusoidal_encoding(max_len, d_model):\n"
+        "    return torch.zeros(max_len, d_model)\n\n\n"
+        "import os\n\n_right = my_causal_mask\n\n\n"
+        f"def my_causal_mask(n):  # right only outside the grader's process\n"
+        f"    return _right(n) if os.getpid() != {os.getpid()} else None"
     )
-    save(nb, root / "d_one_wrong" / "21_masks_and_positions.ipynb")
+    good = definitions("21_masks_and_positions")
+    save(small_notebook(PREAMBLE, good, wrong), root / "d_one_wrong" / f"{stem}.ipynb")
     # 4. broken files: not JSON, and a notebook the book does not have
     (root / "e_broken").mkdir()
     (root / "e_broken" / "20_attention.ipynb").write_text("{not json", encoding="utf-8")
     save(load("20_attention"), root / "e_broken" / "99_my_notes.ipynb")
 
-    os.environ["COMPANION_PROFILE"] = "ci"
     out = root / "grades.csv"
-    rows = grade.grade(root, out, timeout=CELL_TIMEOUT, notebook_timeout=900, log=lambda s: None)
+    rows = grade.grade(root, out, settings(), log=lambda s: None)
     with out.open(encoding="utf-8") as f:
         table = list(csv.DictReader(f))
     return root, rows, table
@@ -97,16 +104,17 @@ def test_csv_columns_and_one_row_per_exercise(graded):
     _, rows, table = graded
     assert list(table[0]) == grade.CSV_COLUMNS
     assert len(table) == len(rows)
-    assert sorted(ex for nb, ex in by(table, "b_solutions")) == sorted(
-        label for labels in AUTO.values() for label in labels
-    )
+    assert sorted(ex for nb, ex in by(table, "b_solutions")) == sorted(code_exercises())
 
 
 def test_solutions_get_full_marks(graded):
-    rows = by(graded[2], "b_solutions")
-    for (_, ex), r in rows.items():
+    rows = [r for r in graded[2] if r["student"] in ("b_solutions", "b_whole_notebook")]
+    assert len(rows) == len(code_exercises()) + len(AUTO["21_masks_and_positions"])
+    for r in rows:
+        ex = r["exercise"]
         assert float(r["score"]) == 1.0 and r["passed"] == r["total"] != "0", (ex, r)
-        assert r["message"] == f"all {r['total']} cases passed"
+        assert r["message"] == f"all {r['total']} cases passed" and r["flag"] == "", r
+        assert r["isolation"], r
 
 
 def test_student_edition_gets_zero(graded):
@@ -133,26 +141,48 @@ def test_one_wrong_function_costs_only_its_exercise(graded):
 
 
 def test_submission_runs_in_a_kernel_process(graded):
-    """The grading above ran in this process; the submission's cells ran in another one."""
-    pid_file = graded[0] / "d_one_wrong" / "ran_in_pid.txt"
-    assert pid_file.is_file(), "the submission's cells did not run in the student's folder"
-    assert int(pid_file.read_text()) != os.getpid()
+    """The checkers ran in this process; the submission's functions ran in another one (d_one_wrong's
+    my_causal_mask is right only there, and its masks exercise got full marks above)."""
+    assert (
+        float(
+            by(graded[2], "d_one_wrong")[
+                ("21_masks_and_positions", "ex-masks-and-positions-masks")
+            ]["score"]
+        )
+        == 1.0
+    )
     assert "my_sinusoidal_encoding" not in dir(sys.modules["__main__"])
     assert not any("sinusoidal" in name for name in vars(grade))
 
 
+def literal(node: ast.expr | None) -> bool:
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
+
+
 def definitions(stem: str) -> str:
-    """The functions that the checked solutions of ``stem`` define, without their tests."""
+    """What the checked solutions of ``stem`` define (their imports, constants and functions),
+    without the lines that try them out."""
     nb = load(stem)
     names = {n for ex in code_exercises().values() if ex.notebook == stem for n in ex.names}
-    parts = []
+    kinds = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.FunctionDef, ast.ClassDef)
+    parts, found = [], set()
     for cell in nb["cells"]:
         if "solution" in cell.get("metadata", {}).get("tags", []):
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            for node in ast.parse(src).body:
-                if isinstance(node, ast.FunctionDef) and node.name in names:
+            body = ast.parse(src).body
+            if not any(isinstance(n, ast.FunctionDef) and n.name in names for n in body):
+                continue
+            for node in body:
+                if isinstance(node, ast.Assign | ast.AnnAssign) and not literal(node.value):
+                    continue  # trying the functions out, not defining them
+                if isinstance(node, kinds):
                     parts.append(ast.get_source_segment(src, node))
-    assert len(parts) == len(names)
+                    found.add(getattr(node, "name", None))
+    assert names <= found, names - found
     return "\n\n".join(parts)
 
 
@@ -163,7 +193,9 @@ def small_notebook(*cells: str) -> dict:
     return nb
 
 
-PREAMBLE = "import math\n\nimport torch\nfrom torch import nn"
+PREAMBLE = (
+    "import math\nimport re\n\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn"
+)
 
 
 def test_timeouts(tmp_path):
@@ -181,8 +213,9 @@ def test_timeouts(tmp_path):
         subs / "b_deaf" / "20_attention.ipynb",
     )
     save(small_notebook(PREAMBLE, good), subs / "c_after" / "21_masks_and_positions.ipynb")
-    os.environ["COMPANION_PROFILE"] = "ci"
-    rows = grade.grade(subs, tmp_path / "g.csv", timeout=3, notebook_timeout=60, log=lambda s: None)
+    rows = grade.grade(
+        subs, tmp_path / "g.csv", settings(timeout=3, notebook_timeout=60), log=lambda s: None
+    )
     got = {(r.student, r.exercise): r for r in rows}
     for label in AUTO["21_masks_and_positions"]:
         hung = got["a_hangs", label]

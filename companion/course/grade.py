@@ -1,6 +1,6 @@
 """Grade a folder of submitted notebooks with the exercise checkers; write a CSV of scores.
 
-    python -m companion.course.grade SUBMISSIONS_DIR --out grades.csv [--timeout 120]
+    python -m companion.course.grade SUBMISSIONS_DIR --out grades.csv --seed 1234 [--resume]
 
 The submissions are laid out one folder per student, holding that student's notebooks under
 their book names::
@@ -10,19 +10,22 @@ their book names::
         alice/21_masks_and_positions.ipynb
         bob/20_attention.ipynb
 
-Each notebook runs top to bottom in its own Jupyter kernel (ipykernel of this Python, working
-directory the student's folder, ``COMPANION_PROFILE=ci`` unless ``--profile`` says otherwise),
-errors allowed, every cell interrupted after ``--timeout`` seconds and the whole notebook stopped
-after ``--notebook-timeout``. Then, in the same kernel, one more cell calls
-:func:`companion.course.grade_namespace` on the notebook's globals and prints the scores as
-JSON. This process never imports or runs the submitted code: it only reads what the kernel
-prints. (The grading cell runs in the student's kernel, so a notebook written to fool the grader
-could do so; spot-check surprising results.)
+Every notebook is read into memory before the first one runs. Each then runs top to bottom in its
+own Jupyter kernel, in a fresh temporary folder that holds only that notebook, sandboxed where
+bubblewrap is available (:mod:`companion.course.sandbox`), with CPU-time and memory limits, errors
+allowed, every cell interrupted after ``--timeout`` seconds and the whole notebook stopped after
+``--notebook-timeout``. Then the checkers run in *this* process on stand-ins for the student's
+functions (:mod:`companion.course.remote`): the student's code sees each case's inputs, never the
+cases' expected values or the comparison. With ``--seed`` the cases are drawn from the
+instructor's seed, not the public ones the notebooks show.
 
 The CSV has one row per student, submitted notebook and auto-checked exercise of that notebook:
-``student, notebook, exercise, score, passed, total, message``, where ``message`` is the first
-failing case, ``all N cases passed``, or why the notebook could not be graded (not valid JSON, an
-unknown notebook name, a timeout, a crash). A table of each student's total is printed at the end.
+``student, notebook, exercise, score, passed, total, message, flag, isolation``. ``message`` is the
+first failing case, ``all N cases passed``, or why the notebook could not be graded; ``flag`` says
+when the student's function called companion's own implementation of the answer (the row then
+scores 0; the instructor guide explains); ``isolation`` says how the kernel was isolated. Rows
+are written (and flushed) as each notebook is graded; ``--resume`` keeps the rows of an earlier,
+interrupted run and grades only the notebooks it had not finished.
 """
 
 from __future__ import annotations
@@ -30,22 +33,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
-import logging
 import os
-import subprocess
+import shutil
+import stat
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-CSV_COLUMNS = ["student", "notebook", "exercise", "score", "passed", "total", "message"]
-MARKER = "__GRADES__"
-GRADING_SOURCE = (
-    "from companion.course import grade_namespace as __grade_namespace\n"
-    "import json as __json\n"
-    'print("{marker}" + __json.dumps([s.__dict__ for s in __grade_namespace({stem!r}, globals())]))'
-)
+from companion.course.remote import Graded, Settings, fresh_workdir, run_and_grade
+from companion.course.sandbox import Limits, installed_copy, isolation
+
+CSV_COLUMNS = [
+    "student",
+    "notebook",
+    "exercise",
+    "score",
+    "passed",
+    "total",
+    "message",
+    "flag",
+    "isolation",
+]
 
 
 @dataclass
@@ -57,24 +67,30 @@ class Row:
     passed: int
     total: int
     message: str
+    flag: str = ""
+    isolation: str = ""
 
     def as_csv(self) -> list:
-        return [
-            self.student,
-            self.notebook,
-            self.exercise,
-            f"{self.score:.3f}",
-            self.passed,
-            self.total,
-            self.message,
-        ]
+        values = [getattr(self, f.name) for f in fields(self)]
+        return [f"{v:.3f}" if isinstance(v, float) else v for v in values]
+
+    @classmethod
+    def from_csv(cls, row: dict) -> Row:
+        return cls(
+            **{
+                **row,
+                "score": float(row["score"]),
+                "passed": int(row["passed"]),
+                "total": int(row["total"]),
+            }
+        )
 
 
-def exercises_of(stem: str) -> list[str]:
+def exercises_of(stem: str) -> list:
     # Only the registry (labels and notebooks) is read here, never a submission.
     from companion.course import code_exercises
 
-    return [ex.label for ex in code_exercises().values() if ex.notebook == stem]
+    return [ex for ex in code_exercises().values() if ex.notebook == stem]
 
 
 def known_notebooks() -> set[str]:
@@ -83,192 +99,63 @@ def known_notebooks() -> set[str]:
     return {row["notebook"] for row in exercise_table()}
 
 
-def first_message(score: dict) -> str:
-    if score["total"] and score["passed"] == score["total"]:
-        return f"all {score['total']} cases passed"
-    failing = [m for m in score["messages"] if not m.endswith(": passed")]
-    return (failing or score["messages"] or ["no cases ran"])[0]
+def first_message(passed: int, total: int, messages: list[str]) -> str:
+    if total and passed == total:
+        return f"all {total} cases passed"
+    failing = [m for m in messages if not m.endswith(": passed")]
+    return (failing or messages or ["no cases ran"])[0]
 
 
 def zero_rows(student: str, stem: str, message: str) -> list[Row]:
-    labels = exercises_of(stem) or ["-"]
+    labels = [ex.label for ex in exercises_of(stem)] or ["-"]
     return [Row(student, stem, label, 0.0, 0, 0, message) for label in labels]
 
 
-# --- running one notebook in a kernel ---------------------------------------------------------
-
-
-def _kernel_manager():
-    """A kernel manager whose every kernel is ipykernel of this interpreter (sys.executable),
-    never a kernel installed elsewhere."""
-    import ipykernel.kernelspec
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-
-    class CurrentEnvKernelSpecs(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name: str):
-            return self.kernel_spec_class(
-                resource_dir=ipykernel.kernelspec.RESOURCES,
-                **ipykernel.kernelspec.get_kernel_dict(),  # argv[0] is sys.executable
-            )
-
-    return AsyncKernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvKernelSpecs())
-
-
-# nbclient logs every timeout and interrupt as an error; the CSV reports them instead.
-_QUIET = logging.getLogger("companion.course.grade.nbclient")
-_QUIET.setLevel(logging.CRITICAL)
-
-
-def _stream_text(cell) -> str:
-    return "".join(
-        o.get("text", "") for o in cell.get("outputs", []) if o["output_type"] == "stream"
-    )
-
-
-def _interrupted(cell) -> bool:
-    return any(
-        o["output_type"] == "error" and o.get("ename") == "KeyboardInterrupt"
-        for o in cell.get("outputs", [])
-    )
-
-
-async def run_and_grade(
-    nb, stem: str, cwd: Path, timeout: float, notebook_timeout: float
-) -> tuple[list[dict] | None, list[str]]:
-    """Execute ``nb`` in a fresh kernel, then the grading cell. Returns the scores (None if the
-    grading cell gave none) and notes on what went wrong (timeouts, a dead kernel)."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    notes: list[str] = []
-    grace = 15  # seconds after an interrupt before the kernel counts as unrecoverable
-    client = NotebookClient(
-        nb,
-        km=_kernel_manager(),
-        kernel_name="python3",
-        timeout=int(timeout),
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        record_timing=False,
-        resources={"metadata": {"path": str(cwd)}},
-        log=_QUIET,
-    )
-    deadline = time.monotonic() + notebook_timeout
-    # The kernel's stderr (ipykernel's start-up warnings) would drown the summary.
-    async with client.async_setup_kernel(stderr=subprocess.DEVNULL):
-        for index, cell in enumerate(list(nb.cells)):
-            if cell.cell_type != "code":
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                notes.append(
-                    f"timeout: the notebook ran longer than {notebook_timeout:g} s "
-                    f"(stopped before cell {index + 1})"
-                )
-                break
-            start = time.monotonic()
-            client.timeout = limit = max(1, int(min(remaining, timeout)))
-            try:
-                await asyncio.wait_for(client.async_execute_cell(cell, index), limit + grace)
-            except asyncio.TimeoutError:  # interrupted, and still running after the grace
-                notes.append(
-                    f"timeout: cell {index + 1} ran longer than {timeout:g} s and did not stop "
-                    "when interrupted"
-                )
-                return None, notes
-            except DeadKernelError:
-                if time.monotonic() - start >= timeout:  # died after its interrupt
-                    notes.append(
-                        f"timeout: cell {index + 1} ran longer than {timeout:g} s and the kernel "
-                        "could not be recovered"
-                    )
-                else:
-                    notes.append(f"crash: the kernel died in cell {index + 1}")
-                return None, notes
-            if _interrupted(cell) and time.monotonic() - start >= limit - 1:
-                notes.append(f"timeout: cell {index + 1} ran longer than {limit:g} s")
-        client.timeout = int(timeout)
-        grading = nbformat.v4.new_code_cell(GRADING_SOURCE.format(marker=MARKER, stem=stem))
-        nb.cells.append(grading)
-        try:
-            await asyncio.wait_for(
-                client.async_execute_cell(grading, len(nb.cells) - 1), timeout + grace
-            )
-        except (asyncio.TimeoutError, DeadKernelError):
-            notes.append(f"timeout: grading ran longer than {timeout:g} s or killed the kernel")
-            return None, notes
-        if _interrupted(grading):
-            notes.append(f"timeout: grading ran longer than {timeout:g} s")
-            return None, notes
-        for line in _stream_text(grading).splitlines():
-            if line.startswith(MARKER):
-                return json.loads(line[len(MARKER) :]), notes
-        errors = [
-            f"{o.get('ename')}: {o.get('evalue')}"
-            for o in grading.get("outputs", [])
-            if o["output_type"] == "error"
-        ]
-        notes.append("grading failed" + (f": {errors[0]}" if errors else ""))
-        return None, notes
+def verdict_row(student: str, stem: str, graded: Graded, note: str) -> Row:
+    s = graded.score
+    message = first_message(s.passed, s.total, s.messages)
+    score = s.passed / s.total if s.total else 0.0
+    flag = ""
+    if graded.uses:
+        flag = "calls " + ", ".join(graded.uses)
+        message = f"scored 0: the function calls companion's own answer ({message})"
+        score = 0.0
+    if note:  # a timeout that the notebook survived is reported on every row
+        message = f"{message} ({note})"
+    return Row(student, stem, s.exercise, score, s.passed, s.total, message, flag)
 
 
 def grade_notebook(
-    path: Path, student: str, timeout: float = 120, notebook_timeout: float = 900
+    content: bytes, name: str, student: str, workdir_base: Path, index: int, settings: Settings
 ) -> list[Row]:
-    """The rows of one submitted notebook. Never raises for anything the notebook does."""
+    """The rows of one submitted notebook (``content``, its file name ``name``). Never raises for
+    anything the notebook does."""
     import nbformat
 
-    stem = path.stem
+    stem = Path(name).stem
     if stem not in known_notebooks():
         names = ", ".join(sorted(known_notebooks()))
-        return [
-            Row(
-                student,
-                stem,
-                "-",
-                0.0,
-                0,
-                0,
-                f"unknown notebook name {path.name}: expected one of {names}",
-            )
-        ]
+        message = f"unknown notebook name {name}: expected one of {names}"
+        return [Row(student, stem, "-", 0.0, 0, 0, message)]
     try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:  # not JSON, not a notebook
+        nb = nbformat.reads(content.decode("utf-8"), as_version=4)
+    except Exception as exc:  # not UTF-8, not JSON, not a notebook
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         return zero_rows(student, stem, f"not a valid notebook: {type(exc).__name__}: {first}")
-    if not exercises_of(stem):
+    exercises = exercises_of(stem)
+    if not exercises:
         return []
+    workdir = fresh_workdir(workdir_base, index, name, content)
     try:
-        scores, notes = asyncio.run(
-            run_and_grade(nb, stem, path.parent.resolve(), timeout, notebook_timeout)
-        )
+        graded, notes = asyncio.run(run_and_grade(nb, exercises, workdir, settings))
     except Exception as exc:  # the kernel did not start, or died in a way nbclient raises
         return zero_rows(student, stem, f"crash: {type(exc).__name__}: {exc}".strip())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     note = "; ".join(notes)
-    if scores is None:
-        return zero_rows(student, stem, note or "no grades were printed")
-    rows = []
-    for s in scores:
-        total = int(s["total"])
-        passed = int(s["passed"])
-        message = first_message(s)
-        if note:  # a timeout that the notebook survived is reported on every row
-            message = f"{message} ({note})"
-        rows.append(
-            Row(
-                student,
-                stem,
-                s["exercise"],
-                passed / total if total else 0.0,
-                passed,
-                total,
-                message,
-            )
-        )
-    return rows
+    if graded is None:
+        return zero_rows(student, stem, note or "no grades")
+    return [verdict_row(student, stem, g, note) for g in graded]
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -300,41 +187,105 @@ def summary(rows: list[Row]) -> str:
         students.setdefault(row.student, []).append(row)
     width = max([len("student"), *map(len, students)])
     lines = [
-        f"{'student':<{width}}  notebooks  exercises  full marks  total score",
-        "-" * (width + 46),
+        f"{'student':<{width}}  notebooks  exercises  full marks  flagged  total score",
+        "-" * (width + 55),
     ]
     for name, rs in students.items():
         graded = [r for r in rs if r.exercise != "-"]
         lines.append(
             f"{name:<{width}}  {len({r.notebook for r in rs}):>9}  {len(graded):>9}  "
-            f"{sum(r.total > 0 and r.passed == r.total for r in graded):>10}  "
+            f"{sum(r.total > 0 and r.passed == r.total and not r.flag for r in graded):>10}  "
+            f"{sum(bool(r.flag) for r in graded):>7}  "
             f"{sum(r.score for r in graded):>6.2f} / {len(graded)}"
         )
     return "\n".join(lines)
 
 
+def check_out(out: Path, resume: bool) -> list[Row]:
+    """Refuse an ``--out`` that cannot be written, before any kernel starts; the rows already in
+    it when resuming."""
+    if out.is_dir():
+        raise SystemExit(f"error: --out {out} is a folder; give a file name, e.g. {out}/grades.csv")
+    kept: list[Row] = []
+    if resume and out.exists():
+        with out.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != CSV_COLUMNS:
+                raise SystemExit(
+                    f"error: --resume: {out} is not a grades CSV of this grader "
+                    f"(columns {reader.fieldnames}); move it away or drop --resume"
+                )
+            kept = [Row.from_csv(r) for r in reader]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise SystemExit(f"error: --out {out} cannot be written: {exc.strerror}") from None
+    return kept
+
+
+def check_settings(settings: Settings) -> None:
+    for name in ("timeout", "notebook_timeout"):
+        value = getattr(settings, name)
+        if not value > 0:
+            raise SystemExit(f"error: --{name.replace('_', '-')}={value} must be positive")
+    if settings.limits.cpu_seconds <= 0 or settings.limits.memory_bytes <= 0:
+        raise SystemExit("error: --cpu-limit and --memory-limit must be positive")
+
+
+def _remove(folder: Path) -> None:
+    """Remove ``folder``, the read-only copy of companion included."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def grade(
     root: Path,
     out: Path,
-    timeout: float = 120,
-    notebook_timeout: float = 900,
+    settings: Settings | None = None,
+    resume: bool = False,
     log=print,
 ) -> list[Row]:
-    """Grade every submission under ``root``, write the CSV ``out`` and return its rows."""
-    rows: list[Row] = []
-    for student, path in find_submissions(root):
-        start = time.perf_counter()
-        nb_rows = grade_notebook(path, student, timeout, notebook_timeout)
-        rows += nb_rows
-        got = sum(r.score for r in nb_rows)
-        log(
-            f"  {student}/{path.name}: {got:.2f} / {len(nb_rows)} ({time.perf_counter() - start:.0f} s)"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(r.as_csv() for r in rows)
+    """Grade every submission under ``root`` into the CSV ``out`` (a row at a time, flushed) and
+    return all its rows. With ``resume``, the notebooks that ``out`` already grades are kept."""
+    settings = settings or Settings()
+    check_settings(settings)
+    submissions = find_submissions(root)
+    kept = check_out(out, resume)
+    done = {(r.student, r.notebook) for r in kept}
+    # Read every submission now: nothing a notebook does later can change another's.
+    contents = [(student, path.name, path.read_bytes()) for student, path in submissions]
+    settings.isolation = settings.isolation or isolation()
+    if settings.data is None and os.environ.get("COMPANION_DATA"):
+        settings.data = Path(os.environ["COMPANION_DATA"]).resolve()  # shown read-only
+    base = Path(tempfile.mkdtemp(prefix="companion-grade-"))
+    rows = list(kept)
+    try:
+        settings.site = installed_copy(base / "companion")
+        with out.open("a" if kept else "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            if not kept:
+                writer.writerow(CSV_COLUMNS)
+            for index, (student, name, content) in enumerate(contents):
+                if (student, Path(name).stem) in done:
+                    log(f"  {student}/{name}: kept from {out}")
+                    continue
+                start = time.perf_counter()
+                nb_rows = grade_notebook(content, name, student, base / "work", index, settings)
+                for r in nb_rows:
+                    r.isolation = settings.isolation.description
+                writer.writerows(r.as_csv() for r in nb_rows)
+                f.flush()
+                os.fsync(f.fileno())
+                rows += nb_rows
+                got = sum(r.score for r in nb_rows)
+                seconds = time.perf_counter() - start
+                log(f"  {student}/{name}: {got:.2f} / {len(nb_rows)} ({seconds:.0f} s)")
+    finally:
+        _remove(base)
     return rows
 
 
@@ -342,17 +293,50 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("submissions", type=Path, help="SUBMISSIONS_DIR/<student>/<notebook>.ipynb")
     ap.add_argument("--out", type=Path, default=Path("grades.csv"), help="default: grades.csv")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        help="draw the hidden cases from this number (keep it secret); default: the public cases",
+    )
+    ap.add_argument("--seed-file", type=Path, help="read the seed from this file instead")
+    ap.add_argument(
+        "--resume", action="store_true", help="keep the rows already in --out, grade the rest"
+    )
     ap.add_argument("--timeout", type=float, default=120, help="seconds per cell (default 120)")
     ap.add_argument(
         "--notebook-timeout", type=float, default=900, help="seconds per notebook (default 900)"
     )
+    ap.add_argument(
+        "--cpu-limit", type=int, default=3600, help="CPU seconds per kernel (default 3600)"
+    )
+    ap.add_argument(
+        "--memory-limit", type=float, default=8, help="GiB of memory per kernel (default 8)"
+    )
     ap.add_argument("--profile", default="ci", help="COMPANION_PROFILE of the kernels (default ci)")
     args = ap.parse_args(argv)
-    os.environ["COMPANION_PROFILE"] = args.profile  # inherited by every kernel
-    print(
-        f"grading {args.submissions} (timeout {args.timeout:g} s per cell, profile {args.profile})"
+    seed = args.seed
+    if args.seed_file is not None:
+        if seed is not None:
+            ap.error("give --seed or --seed-file, not both")
+        try:
+            seed = int(args.seed_file.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError) as exc:
+            ap.error(f"--seed-file {args.seed_file}: {exc}")
+    settings = Settings(
+        timeout=args.timeout,
+        notebook_timeout=args.notebook_timeout,
+        profile=args.profile,
+        seed=seed,
+        limits=Limits(args.cpu_limit, int(args.memory_limit * 2**30)),
     )
-    rows = grade(args.submissions, args.out, args.timeout, args.notebook_timeout)
+    check_settings(settings)
+    settings.isolation = isolation()
+    print(
+        f"grading {args.submissions} (timeout {args.timeout:g} s per cell, profile {args.profile}, "
+        f"{'hidden cases' if seed is not None else 'public cases (no --seed)'})\n"
+        f"isolation: {settings.isolation.description}"
+    )
+    rows = grade(args.submissions, args.out, settings, resume=args.resume)
     print(f"\nwrote {len(rows)} row(s) to {args.out}\n")
     print(summary(rows))
 
