@@ -83,7 +83,7 @@ notebooks: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## re-execute 
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
 # The student edition (book/instructors.md): notebooks with stubs instead of solutions, and their
-# book in student/_build/html. Grading: $(BIN)/python -m companion.course.grade SUBMISSIONS --out grades.csv
+# book in student/_build/html. Grading: $(BIN)/python -m companion.course.grade SUBMISSIONS --out grades.csv --seed N
 student: $(VENV)/.installed-book  ## write the solution-free student edition and its book into student/
 	$(BIN)/python -m companion.course.student --out student
 

@@ -7,10 +7,16 @@
   the size of the error, or the exception raised), never the expected tensor.
 - :mod:`companion.course.registry` — :class:`~companion.course.registry.Chapter` registers each
   exercise beside its checker; :func:`code_exercises`, :func:`exercise_table` (the instructor guide's
-  table) and :func:`grade_namespace` (what the grader runs) read the registry.
-- :mod:`companion.course.core` — what every checker shares (cases, comparisons, the score).
+  table) and :func:`grade_namespace` (all of a notebook's checkers on a namespace, in-process)
+  read the registry.
+- :mod:`companion.course.core` — what every checker shares (cases, comparisons, the score, the
+  instructor's hidden cases).
 - ``python -m companion.course.student`` writes the solution-free student edition;
-  ``python -m companion.course.grade`` grades a folder of submitted notebooks.
+  ``python -m companion.course.grade`` grades a folder of submitted notebooks: each runs in a
+  sandboxed kernel (:mod:`~companion.course.sandbox`), the checkers run in the grader on stand-ins
+  (:mod:`~companion.course.remote`) that call the learner's functions in the kernel
+  (:mod:`~companion.course.kernel_side`), and the two exchange data only
+  (:mod:`~companion.course.wire`: JSON and safetensors).
 """
 
 from companion.course.core import Exercise, Score
