@@ -263,10 +263,14 @@ def test_options_and_out_are_checked_before_any_kernel_starts(tmp_path):
         log, _ = p.communicate(timeout=60)
         assert p.returncode != 0 and message in log, (args, log)
         assert time.monotonic() - start < 20 and "a/20_attention" not in log  # no kernel ran
-    (tmp_path / "g.csv").write_text("name,grade\n")
+    (tmp_path / "g.csv").write_text("name,grade\nalice,A\n")
     p = run_grader(tmp_path / "subs", "--out", tmp_path / "g.csv", "--resume")
     log, _ = p.communicate(timeout=60)
     assert p.returncode != 0 and "is not a grades CSV" in log, log
+    p = run_grader(tmp_path / "subs", "--out", tmp_path / "g.csv")
+    log, _ = p.communicate(timeout=60)
+    assert p.returncode != 0 and "already exists; add --resume" in log, log
+    assert (tmp_path / "g.csv").read_text() == "name,grade\nalice,A\n"  # nothing lost
 
 
 def test_hidden_cases_defeat_hard_coded_outputs(tmp_path):

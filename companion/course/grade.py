@@ -201,11 +201,16 @@ def summary(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def check_out(out: Path, resume: bool) -> list[Row]:
-    """Refuse an ``--out`` that cannot be written, before any kernel starts; the rows already in
-    it when resuming."""
+def check_out(out: Path, resume: bool, overwrite: bool) -> list[Row]:
+    """Refuse an ``--out`` that cannot be written, or that holds grades and is neither resumed
+    nor explicitly overwritten, before any kernel starts; the rows already in it when resuming."""
     if out.is_dir():
         raise SystemExit(f"error: --out {out} is a folder; give a file name, e.g. {out}/grades.csv")
+    if out.exists() and out.stat().st_size and not (resume or overwrite):
+        raise SystemExit(
+            f"error: --out {out} already exists; add --resume to finish that run, --overwrite "
+            "to replace it, or choose another file"
+        )
     kept: list[Row] = []
     if resume and out.exists():
         with out.open(newline="", encoding="utf-8") as f:
@@ -247,14 +252,16 @@ def grade(
     out: Path,
     settings: Settings | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     log=print,
 ) -> list[Row]:
     """Grade every submission under ``root`` into the CSV ``out`` (a row at a time, flushed) and
-    return all its rows. With ``resume``, the notebooks that ``out`` already grades are kept."""
+    return all its rows. With ``resume``, the notebooks that ``out`` already grades are kept; an
+    existing ``out`` is otherwise replaced only with ``overwrite``."""
     settings = settings or Settings()
     check_settings(settings)
     submissions = find_submissions(root)
-    kept = check_out(out, resume)
+    kept = check_out(out, resume, overwrite)
     done = {(r.student, r.notebook) for r in kept}
     # Read every submission now: nothing a notebook does later can change another's.
     contents = [(student, path.name, path.read_bytes()) for student, path in submissions]
@@ -302,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--resume", action="store_true", help="keep the rows already in --out, grade the rest"
     )
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     ap.add_argument("--timeout", type=float, default=120, help="seconds per cell (default 120)")
     ap.add_argument(
         "--notebook-timeout", type=float, default=900, help="seconds per notebook (default 900)"
@@ -336,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{'hidden cases' if seed is not None else 'public cases (no --seed)'})\n"
         f"isolation: {settings.isolation.description}"
     )
-    rows = grade(args.submissions, args.out, settings, resume=args.resume)
+    rows = grade(args.submissions, args.out, settings, resume=args.resume, overwrite=args.overwrite)
     print(f"\nwrote {len(rows)} row(s) to {args.out}\n")
     print(summary(rows))
 
