@@ -7,6 +7,7 @@ notebooks. A new chapter's exercises are covered by adding their reference solut
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import re
@@ -273,6 +274,52 @@ def test_registration_errors_say_what_to_fix(make, message):
     code_exercises()  # every real chapter registered first
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
         make()
+
+
+def change_in_place(value) -> None:
+    """Change a case's input the way a hostile function might: tensors, masks and weights."""
+    if isinstance(value, torch.Tensor):
+        with torch.no_grad():
+            if value.dtype == torch.bool:
+                value.fill_(True)
+            elif value.is_floating_point():
+                value.mul_(0.5).add_(0.25)
+            elif value.numel():
+                value.clamp_(max=int(value.min()))
+    elif isinstance(value, torch.nn.Module):
+        with torch.no_grad():
+            for p in value.parameters():
+                p.mul_(0.5)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            change_in_place(v)
+
+
+@by_label
+def test_changing_the_inputs_in_place_gains_nothing(label):
+    """A function that changes its inputs in place and answers for the changed inputs scores what
+    one that answers for changed *copies* scores: the checker's expected values come from inputs
+    the learner cannot touch (the grader writes such changes back from the kernel)."""
+
+    def in_place(fn):
+        def call(*args, **kwargs):
+            change_in_place([*args, *kwargs.values()])
+            return fn(*args, **kwargs)
+
+        return call
+
+    def on_copies(fn):
+        def call(*args, **kwargs):
+            args, kwargs = copy.deepcopy((args, kwargs))
+            change_in_place([*args, *kwargs.values()])
+            return fn(*args, **kwargs)
+
+        return call
+
+    checker, fns = EXERCISES[label].checker, REFERENCES[label]
+    cheat = checker(*map(in_place, fns), verbose=False)
+    honest = checker(*map(on_copies, fns), verbose=False)
+    assert cheat.passed <= honest.passed, f"{label}: changing the inputs in place passed {cheat}"
 
 
 @by_label

@@ -56,11 +56,11 @@ def check_attention(fn: Callable, *, verbose: bool = True) -> Score:
             elif mask_kind == "per-head":
                 mask = torch.rand(*batch, n, k_len, generator=g) < 0.6
                 mask[..., 0] = True  # every query keeps at least one key
+            out_ref, w_ref = scaled_dot_product_attention(q, k, v, mask)  # before fn may change q
             args = (q, k, v) if mask is None else (q, k, v, mask)
             result = fn(*args)
             if not isinstance(result, tuple | list) or len(result) != 2:
                 return f"returned {type(result).__name__}, expected a tuple (out, weights)"
-            out_ref, w_ref = scaled_dot_product_attention(q, k, v, mask)
             return compare(result[1], w_ref, "weights", ATTENTION_ATOL) or compare(
                 result[0], out_ref, "output", ATTENTION_ATOL
             )

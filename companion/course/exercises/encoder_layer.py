@@ -43,21 +43,20 @@ def check_layer_norm(fn: Callable, *, verbose: bool = True) -> Score:
             x = randn(g, *shape, scale=scale) + randn(g, 1, scale=3.0)
             gamma, beta = randn(g, d), randn(g, d)
             with torch.enable_grad():
-                if grads:
-                    x.requires_grad_()
-                    gamma.requires_grad_()
-                    beta.requires_grad_()
+                # the learner's copies: what fn does to them cannot change the reference
+                ours = [t.requires_grad_(grads) for t in (x, gamma, beta)]
+                theirs = [t.detach().clone().requires_grad_(grads) for t in ours]
                 kw = {} if eps is None else {"eps": eps}
-                got = fn(x, gamma, beta, **kw)
                 want = F.layer_norm(x, (d,), gamma, beta, 1e-5 if eps is None else eps)
+                got = fn(*theirs, **kw)
                 problem = compare(got, want, "output", LAYER_NORM_ATOL)
                 if problem or not grads:
                     return problem
                 if not got.requires_grad:
                     return "output has no gradient (was it computed outside autograd?)"
                 up = randn(g, *shape)
-                got_g = torch.autograd.grad(got, (x, gamma, beta), up, allow_unused=True)
-                want_g = torch.autograd.grad(want, (x, gamma, beta), up)
+                got_g = torch.autograd.grad(got, theirs, up, allow_unused=True)
+                want_g = torch.autograd.grad(want, ours, up)
             for name, a, b in zip(("x", "gamma", "beta"), got_g, want_g, strict=True):
                 if a is None:
                     return f"gradient with respect to {name} is missing"
