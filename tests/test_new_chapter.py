@@ -45,11 +45,15 @@ def test_a_new_chapter_passes_the_checks_as_it_stands(tmp_path):
         root, "tools/new_chapter.py", "--number", "100", "--slug", "scratch", "--title", "Scratch"
     )
     assert made.returncode == 2 and "outside the book's map (0-99)" in made.stderr  # no part
+    # the last free number of part IX (99 unless this checkout already made a chapter there)
+    number = next(n for n in range(99, 79, -1) if not list(root.glob(f"notebooks/{n}_*.ipynb")))
+    taken = {p.stem.split("_", 1)[1] for p in root.glob("notebooks/*.ipynb")}
+    slug = next(s for s in ("scratch", "scratch_two") if s not in taken)
     made = run(
-        root, "tools/new_chapter.py", "--number", "99", "--slug", "scratch", "--title", "Scratch"
+        root, "tools/new_chapter.py", "--number", str(number), "--slug", slug, "--title", "Scratch"
     )
     assert made.returncode == 0, made.stdout + made.stderr
-    stem = "99_scratch"
+    stem = f"{number}_{slug}"
     assert (root / "notebooks" / f"{stem}.ipynb").exists()
     toc = (root / "book" / "_toc.yml").read_text(encoding="utf-8")
     assert "caption: Appendices" in toc and f"notebooks/{stem}" in toc
@@ -69,8 +73,10 @@ def test_a_new_chapter_passes_the_checks_as_it_stands(tmp_path):
         "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", f"notebooks/{stem}.ipynb",
     )  # fmt: skip
     assert nbval.returncode == 0, nbval.stdout[-3000:]
-    again = run(root, "tools/new_chapter.py", "--number", "99", "--slug", "other", "--title", "X")
-    assert again.returncode == 2 and "N=99 is taken by 99_scratch.ipynb" in again.stderr
+    again = run(
+        root, "tools/new_chapter.py", "--number", str(number), "--slug", "other", "--title", "X"
+    )
+    assert again.returncode == 2 and f"N={number} is taken by {stem}.ipynb" in again.stderr
 
 
 @pytest.mark.parametrize(
