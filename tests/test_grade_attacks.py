@@ -25,6 +25,7 @@ import pytest
 
 from companion.course import code_exercises, grade, sandbox
 from companion.course.remote import Settings
+from companion.course.sandbox import Limits
 
 pytestmark = pytest.mark.slow  # runs kernels
 
@@ -70,8 +71,9 @@ def tree_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def attacks(root: Path) -> dict[str, str]:
-    """student -> notebook source, for a class whose submissions sit under ``root``."""
+def attacks(root: Path, csv_path: Path) -> dict[str, str]:
+    """student -> notebook source, for a class whose submissions sit under ``root`` and are
+    graded into ``csv_path``."""
     return {
         # companion's own implementation under the exercise's name, or a thin wrapper of it
         "a_alias": notebook(
@@ -81,6 +83,30 @@ def attacks(root: Path) -> dict[str, str]:
             "import companion.attention",
             "def attention(q, k, v, mask=None):\n"
             "    return companion.attention.scaled_dot_product_attention(q, k, v, mask)",
+        ),
+        "a_alias_thread": notebook(
+            "from concurrent.futures import ThreadPoolExecutor\n"
+            "from companion.attention import scaled_dot_product_attention as sdpa",
+            "def attention(q, k, v, mask=None):\n"
+            "    with ThreadPoolExecutor(1) as pool:\n"
+            "        return pool.submit(sdpa, q, k, v, mask).result()",
+        ),
+        "a_alias_code_copy": notebook(
+            "import types\nfrom companion.attention import scaled_dot_product_attention as sdpa\n"
+            "code = sdpa.__code__.replace(co_name='mine')\n"
+            "attention = types.FunctionType(code, sdpa.__globals__, 'mine', sdpa.__defaults__)",
+        ),
+        # change the inputs in place, so that a checker comparing with the reference computed on
+        # them afterwards would agree with garbage
+        "b_in_place": notebook(
+            "import torch",
+            "def attention(q, k, v, mask=None):\n"
+            "    q.zero_(); k.zero_(); v.zero_()\n"
+            "    if mask is not None:\n"
+            "        mask.fill_(True)\n"
+            "    n = k.shape[-2]\n"
+            "    return (torch.zeros(*q.shape[:-1], v.shape[-1], dtype=q.dtype),\n"
+            "            torch.full((*q.shape[:-1], n), 1.0 / n, dtype=q.dtype))",
         ),
         # patch the grading code in the kernel, then submit garbage
         "b_patcher": notebook(
@@ -121,6 +147,35 @@ def attacks(root: Path) -> dict[str, str]:
             "        pass",
             HONEST,
         ),
+        # make the grader read or write another file through links in the kernel's outbox
+        "d_linker": notebook(
+            "import os, companion.course.wire as wire\n"
+            "def write_message(path, value):\n"
+            "    for suffix in ('.json', '.safetensors'):\n"
+            "        os.symlink(CSV, str(path) + suffix)\n"
+            "wire.write_message = write_message",
+            HONEST,
+        ).replace("CSV", repr(str(csv_path))),
+        # fill memory and disk: a 64 MiB /tmp and 64 MiB files in this run (Settings below)
+        "d_filler": notebook(
+            "def fill(path, mib):\n"
+            "    try:\n"
+            "        with open(path, 'wb') as f:\n"
+            "            for _ in range(mib):\n"
+            "                f.write(bytes(2**20))\n"
+            "        return True\n"
+            "    except OSError:\n"
+            "        return False\n"
+            "FILLED = fill('/tmp/fill', 100) or fill('big', 100)",
+            HONEST.replace(
+                "    return weights @ v, weights",
+                "    return (weights @ v, weights) if FILLED else None",
+            ),
+        ),
+        # print hundreds of megabytes (the grader keeps none of it)
+        "d_printer": notebook(
+            "import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 2**20)", HONEST
+        ),
         # kill the process that started the kernel (the grader, without a sandbox), or every
         # process it can, then submit an honest solution; or kill its own kernel
         "e_killer": notebook("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", HONEST),
@@ -134,12 +189,13 @@ def attacks(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
-    for student, source in attacks(root).items():
+    out = root.parent / f"{root.name}.csv"
+    for student, source in attacks(root, out).items():
         (root / student).mkdir()
         (root / student / "20_attention.ipynb").write_text(source, encoding="utf-8")
     before = {"submissions": tree_digest(root), "companion": tree_digest(REPO / "companion")}
-    out = root.parent / f"{root.name}.csv"
-    rows = grade.grade(root, out, Settings(timeout=60, seed=12345), log=print)
+    limits = Limits(file_bytes=64 * 2**20, tmp_bytes=64 * 2**20)
+    rows = grade.grade(root, out, Settings(timeout=60, seed=12345, limits=limits), log=print)
     with out.open(encoding="utf-8") as f:
         table = {r["student"]: r for r in csv.DictReader(f)}
     print("\n".join(",".join(map(str, r.as_csv()[:8])) for r in rows))  # the CSV, for the report
@@ -157,7 +213,7 @@ def test_honest_answers_score_what_they_deserve(attacked):
 @needs_sandbox
 def test_companions_own_implementation_is_flagged_and_scores_zero(attacked):
     table = attacked[3]
-    for student in ("a_alias", "a_alias_wrapper"):
+    for student in ("a_alias", "a_alias_wrapper", "a_alias_thread", "a_alias_code_copy"):
         row = table[student]
         assert float(row["score"]) == 0.0, row
         assert row["flag"] == "calls companion.attention.scaled_dot_product_attention", row
@@ -168,6 +224,27 @@ def test_companions_own_implementation_is_flagged_and_scores_zero(attacked):
 def test_patching_the_grading_code_in_the_kernel_changes_nothing(attacked):
     row = attacked[3]["b_patcher"]
     assert float(row["score"]) == 0.0 and row["passed"] == "0", row
+
+
+@needs_sandbox
+def test_changing_the_inputs_in_place_changes_nothing(attacked):
+    row = attacked[3]["b_in_place"]
+    assert float(row["score"]) == 0.0 and row["passed"] == "0", row
+
+
+@needs_sandbox
+def test_links_in_the_outbox_reach_nothing(attacked):
+    table = attacked[3]
+    row = table["d_linker"]
+    assert float(row["score"]) == 0.0 and "cannot be opened" in row["message"], row
+    assert list(table)[0] == "a_alias" and len(table) == len(attacks(Path(), Path()))  # CSV intact
+
+
+@needs_sandbox
+def test_memory_disk_and_output_are_bounded(attacked):
+    table = attacked[3]
+    assert float(table["d_filler"]["score"]) == 0.0  # both 100 MiB writes failed
+    assert float(table["d_printer"]["score"]) == 1.0  # 200 MB printed, kept nowhere
 
 
 @needs_sandbox

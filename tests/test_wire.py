@@ -99,3 +99,22 @@ def test_what_cannot_be_sent_is_named(tmp_path):
         wire.write_message(tmp_path / "m", [object()])
     with pytest.raises(wire.WireError, match="complex64"):
         wire.write_message(tmp_path / "m", torch.zeros(2, dtype=torch.complex64))
+
+
+def test_links_are_never_followed(tmp_path):
+    """A kernel that can write in the message folder cannot point the grader at another file."""
+    secret = tmp_path / "grades.csv"
+    secret.write_text("student,score\n")
+    box = tmp_path / "out"
+    box.mkdir()
+    (box / "m.json").symlink_to(secret)
+    (box / "m.safetensors").symlink_to(secret)
+    with pytest.raises(wire.WireError, match="m.json cannot be opened"):
+        wire.read_message(box / "m", trusted=False)
+    wire.write_message(box / "m", [1, 2])  # replaces the links, does not write through them
+    assert secret.read_text() == "student,score\n"
+    assert wire.read_message(box / "m", trusted=False) == [1, 2]
+    linked = tmp_path / "linked"
+    linked.symlink_to(box)
+    with pytest.raises(wire.WireError, match="linked/ cannot be opened"):
+        wire.read_message(linked / "m", trusted=False)

@@ -42,8 +42,8 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from companion.course.remote import Graded, Settings, fresh_workdir, run_and_grade
-from companion.course.sandbox import Limits, installed_copy, isolation
+from companion.course.remote import Graded, Settings, run_and_grade
+from companion.course.sandbox import Folders, Limits, installed_copy, isolation
 
 CSV_COLUMNS = [
     "student",
@@ -145,13 +145,13 @@ def grade_notebook(
     exercises = exercises_of(stem)
     if not exercises:
         return []
-    workdir = fresh_workdir(workdir_base, index, name, content)
+    folders = Folders.fresh(workdir_base / f"{index:04d}", name, content)
     try:
-        graded, notes = asyncio.run(run_and_grade(nb, exercises, workdir, settings))
+        graded, notes = asyncio.run(run_and_grade(nb, exercises, folders, settings))
     except Exception as exc:  # the kernel did not start, or died in a way nbclient raises
         return zero_rows(student, stem, f"crash: {type(exc).__name__}: {exc}".strip())
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir_base / f"{index:04d}", ignore_errors=True)
     note = "; ".join(notes)
     if graded is None:
         return zero_rows(student, stem, note or "no grades")

@@ -1,7 +1,7 @@
 """The grader's half of a call, run inside the student's kernel after the notebook's cells.
 
 The grader writes a call's inputs as a message (:mod:`companion.course.wire`) and runs
-``kernel_side.call(name, folder, references)`` in the kernel: it calls the notebook's function
+``kernel_side.call(inbox, outbox, name, references)`` in the kernel: it calls the notebook's function
 ``name`` on them and writes back what happened, as data only (the result or the exception's type
 and first line, the tensors and generators the call may have changed in place, and which of the
 exercise's ``references`` ran during the call). The verdict is the grader's: nothing here
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -41,10 +42,10 @@ def _namespace() -> dict:
     return get_ipython().user_ns
 
 
-def defined(names: list[str], folder: str) -> None:
+def defined(inbox: str, outbox: str, names: list[str]) -> None:
     """Write which of ``names`` the notebook defines as callables."""
     ns = _namespace()
-    wire.write_message(Path(folder) / "out", {n: callable(ns.get(n)) for n in names})
+    wire.write_message(Path(outbox) / "out", {n: callable(ns.get(n)) for n in names})
 
 
 _graph: tuple[list, list] = ([], [])  # the last call's inputs that require grad, and outputs
@@ -55,29 +56,36 @@ def _tensors(result: object) -> list:
     return [t for t in items if isinstance(t, torch.Tensor)]
 
 
-def call(name: str, folder: str, references: list[str], grad: tuple[int, ...] = ()) -> None:
-    """Call the notebook's ``name`` on the inputs in ``folder/in``; write ``folder/out``. The
+def call(
+    inbox: str, outbox: str, name: str, references: list[str], grad: tuple[int, ...] = ()
+) -> None:
+    """Call the notebook's ``name`` on the inputs in ``inbox/in``; write ``outbox/out``. The
     positional arguments at ``grad`` require grad, and the call's graph is kept for
     :func:`backward`."""
     global _graph
-    folder = Path(folder)
-    args, kwargs = wire.read_message(folder / "in", trusted=True)
+    args, kwargs = wire.read_message(Path(inbox) / "in", trusted=True)
     for i in grad:
         args[i].requires_grad_()
-    watched = {}  # code object or builtin id -> reference name
+    # A reference is recognised by where its code was written (file and first line), so a copy of
+    # its code object under another name still counts; builtins by identity.
+    watched = {}
     for ref in references:
         fn = _resolve(ref)
-        watched[getattr(fn, "__code__", None) or id(fn)] = ref
+        code = getattr(fn, "__code__", None)
+        watched[(code.co_filename, code.co_firstlineno) if code else id(fn)] = ref
     used: set[str] = set()
 
     def profile(frame, event, arg):
-        if event == "call" and frame.f_code in watched:
-            used.add(watched[frame.f_code])
+        if event == "call":
+            where = (frame.f_code.co_filename, frame.f_code.co_firstlineno)
+            if where in watched:
+                used.add(watched[where])
         elif event == "c_call" and id(arg) in watched:
             used.add(watched[id(arg)])
 
     outcome: dict = {}
     sys.setprofile(profile)
+    threading.setprofile(profile)  # and in the threads the call starts
     try:
         result = _namespace()[name](*args, **kwargs)
         outcome["result"] = result
@@ -86,6 +94,7 @@ def call(name: str, folder: str, references: list[str], grad: tuple[int, ...] = 
         outcome = {"raised": type(exc).__name__, "message": lines[0][:300] if lines else ""}
     finally:
         sys.setprofile(None)
+        threading.setprofile(None)
     if grad and "result" in outcome:
         outputs = _tensors(result)
         outcome["graph"] = bool(outputs) and all(t.requires_grad for t in outputs)
@@ -96,19 +105,18 @@ def call(name: str, folder: str, references: list[str], grad: tuple[int, ...] = 
     outcome["kwargs"] = {k: changed(v) for k, v in kwargs.items()}
     outcome["uses"] = sorted(used)
     try:
-        wire.write_message(folder / "out", outcome)
+        wire.write_message(Path(outbox) / "out", outcome)
     except wire.WireError as exc:
         outcome.pop("result", None)
         outcome.update(raised="TypeError", message=f"its result cannot be graded: {exc}")
-        wire.write_message(folder / "out", outcome)
+        wire.write_message(Path(outbox) / "out", outcome)
 
 
-def backward(folder: str) -> None:
-    """The gradients of the last call's inputs, given its outputs' gradients in ``folder/in``
-    (None where an output gets none); written to ``folder/out``, None for an unused input."""
-    folder = Path(folder)
+def backward(inbox: str, outbox: str) -> None:
+    """The gradients of the last call's inputs, given its outputs' gradients in ``inbox/in``
+    (None where an output gets none); written to ``outbox/out``, None for an unused input."""
     inputs, outputs = _graph
-    grad_outputs = wire.read_message(folder / "in", trusted=True)
+    grad_outputs = wire.read_message(Path(inbox) / "in", trusted=True)
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs, strict=True) if g is not None]
     try:
         grads = torch.autograd.grad(
@@ -117,4 +125,4 @@ def backward(folder: str) -> None:
         outcome = {"grads": [g.detach() if g is not None else None for g in grads]}
     except Exception as exc:
         outcome = {"raised": type(exc).__name__, "message": str(exc).strip()[:300]}
-    wire.write_message(folder / "out", outcome)
+    wire.write_message(Path(outbox) / "out", outcome)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ import torch
 
 from companion.course import wire
 from companion.course.core import Exercise, Score, hidden_cases
-from companion.course.sandbox import Isolation, Limits, kernel_command, kernel_environment
+from companion.course.sandbox import Folders, Isolation, Limits, kernel_command, kernel_environment
 
 __all__ = ["KernelGone", "RemoteError", "RemoteFunction", "Settings", "run_and_grade"]
 
@@ -65,15 +66,15 @@ def _remote_exception(name: str, message: str) -> Exception:
     return type(name, (RemoteError,), {})(message)
 
 
-def _kernel_manager(workdir: Path, settings: Settings):
-    """A kernel manager whose kernels run :func:`kernel_command` over IPC sockets in ``workdir``
-    (a sandbox without a network still reaches them), interrupted by message."""
+def _kernel_manager(folders: Folders, settings: Settings):
+    """A kernel manager whose kernels run :func:`kernel_command` over IPC sockets (a sandbox
+    without a network still reaches them), interrupted by message."""
     import ipykernel.kernelspec
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
 
     argv = kernel_command(
-        settings.isolation, workdir, settings.site, settings.limits, settings.data
+        settings.isolation, folders, settings.site, settings.limits, settings.data
     )
 
     class GradingKernelSpecs(KernelSpecManager):
@@ -86,10 +87,25 @@ def _kernel_manager(workdir: Path, settings: Settings):
         kernel_name="python3",
         kernel_spec_manager=GradingKernelSpecs(),
         transport="ipc",
-        ip=str(workdir / "ipc"),
+        ip=str(folders.ipc / "kernel"),
     )
-    km.connection_file = str(workdir / "kernel.json")
+    km.connection_file = str(folders.inbox / "kernel.json")  # read-only for the kernel
     return km
+
+
+def _client_class():
+    from nbclient import NotebookClient
+
+    class Client(NotebookClient):
+        """Keeps only the errors a notebook's cells raise: the grader reads nothing else, and a
+        notebook could print gigabytes into the grader's memory."""
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg["msg_type"] != "error":
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    return Client
 
 
 def _interrupted(cell) -> bool:
@@ -110,8 +126,9 @@ def _errors(cell) -> list[str]:
 class _Kernel:
     """The notebook's kernel, as the checkers' thread sees it: run one snippet at a time."""
 
-    def __init__(self, client, loop: asyncio.AbstractEventLoop, folder: Path, timeout: float):
-        self.client, self.loop, self.folder, self.timeout = client, loop, folder, timeout
+    def __init__(self, client, loop: asyncio.AbstractEventLoop, folders: Folders, timeout: float):
+        self.client, self.loop, self.timeout = client, loop, timeout
+        self.inbox, self.outbox = folders.inbox, folders.outbox
         self.gone: str | None = None  # why the kernel cannot run anything more
 
     async def _run(self, source: str) -> dict:
@@ -136,8 +153,7 @@ class _Kernel:
         """Run ``source`` in the kernel (from the checkers' thread); the executed cell."""
         if self.gone:
             raise KernelGone(self.gone)
-        for stale in self.folder.glob("out.*"):
-            stale.unlink()
+        self._empty_outbox()
         start = time.monotonic()
         cell = asyncio.run_coroutine_threadsafe(self._run(source), self.loop).result()
         if self.gone:
@@ -146,11 +162,25 @@ class _Kernel:
             raise TimeoutError(f"ran longer than {self.timeout:g} s")
         return cell
 
+    def _empty_outbox(self) -> None:
+        """Remove what the kernel left in its outbox (links and folders too, never followed)."""
+        for entry in os.scandir(self.outbox):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
     def read(self, what: str) -> object:
         try:
-            return wire.read_message(self.folder / "out", trusted=False)
+            return wire.read_message(self.outbox / "out", trusted=False)
         except wire.WireError as exc:
             raise RemoteError(f"the kernel sent no readable {what}: {exc}") from None
+
+    def snippet(self, function: str, *args: object) -> str:
+        """The source that calls ``kernel_side.function(inbox, outbox, *args)`` in the kernel."""
+        params = ", ".join(repr(a) for a in (str(self.inbox), str(self.outbox), *args))
+        return f"import companion.course.kernel_side as __grader\n__grader.{function}({params})"
 
 
 class RemoteFunction:
@@ -162,15 +192,11 @@ class RemoteFunction:
         self.uses: set[str] = set()  # references that ran inside the student's function
 
     def __call__(self, *args, **kwargs):
-        folder = self.kernel.folder
         grad = tuple(
             i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.requires_grad
         )
-        wire.write_message(folder / "in", (list(args), kwargs))
-        self.kernel.run(
-            "import companion.course.kernel_side as __grader\n"
-            f"__grader.call({self.name!r}, {str(folder)!r}, {list(self.references)!r}, {grad!r})"
-        )
+        wire.write_message(self.kernel.inbox / "in", (list(args), kwargs))
+        self.kernel.run(self.kernel.snippet("call", self.name, list(self.references), grad))
         out = self.reply("result")
         self.uses.update(str(u) for u in out.get("uses", []))
         _write_back(args, out.get("args"))
@@ -190,11 +216,8 @@ class RemoteFunction:
 
     def backward(self, grad_outputs: list) -> list:
         """The gradients of the last call's inputs, computed in the kernel."""
-        wire.write_message(self.kernel.folder / "in", grad_outputs)
-        self.kernel.run(
-            "import companion.course.kernel_side as __grader\n"
-            f"__grader.backward({str(self.kernel.folder)!r})"
-        )
+        wire.write_message(self.kernel.inbox / "in", grad_outputs)
+        self.kernel.run(self.kernel.snippet("backward"))
         out = self.reply("gradients")
         if "raised" in out:
             raise _remote_exception(str(out["raised"]), str(out.get("message", "")))
@@ -259,10 +282,7 @@ class Graded:
 def _check(kernel: _Kernel, ex: Exercise, seed: int | None) -> Graded:
     """Grade one exercise (in the checkers' thread)."""
     try:
-        kernel.run(
-            "import companion.course.kernel_side as __grader\n"
-            f"__grader.defined({list(ex.names)!r}, {str(kernel.folder)!r})"
-        )
+        kernel.run(kernel.snippet("defined", list(ex.names)))
         defined = kernel.read("list of definitions")
     except (KernelGone, TimeoutError, RemoteError) as exc:
         return Graded(Score(ex.label, 0, 1, [f"could not be graded: {exc}"]), [])
@@ -280,28 +300,27 @@ def _check(kernel: _Kernel, ex: Exercise, seed: int | None) -> Graded:
 
 
 async def run_and_grade(
-    nb, exercises: list[Exercise], workdir: Path, settings: Settings
+    nb, exercises: list[Exercise], folders: Folders, settings: Settings
 ) -> tuple[list[Graded] | None, list[str]]:
-    """Execute ``nb`` in a fresh kernel whose working directory is ``workdir``, then grade
+    """Execute ``nb`` in a fresh kernel whose working directory is ``folders.work``, then grade
     ``exercises``. Returns the verdicts (None if the notebook could not be graded) and notes on
     what went wrong (timeouts, a dead kernel)."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     notes: list[str] = []
     timeout, notebook_timeout = settings.timeout, settings.notebook_timeout
-    client = NotebookClient(
+    client = _client_class()(
         nb,
-        km=_kernel_manager(workdir, settings),
+        km=_kernel_manager(folders, settings),
         kernel_name="python3",
         timeout=int(timeout),
         allow_errors=True,
         interrupt_on_timeout=True,
         record_timing=False,
-        resources={"metadata": {"path": str(workdir)}},
+        resources={"metadata": {"path": str(folders.work)}},
         log=_QUIET,
     )
-    env = kernel_environment(workdir, settings.site, settings.data, settings.profile)
+    env = kernel_environment(folders.work, settings.site, settings.data, settings.profile)
     deadline = time.monotonic() + notebook_timeout
     # The kernel's stderr (ipykernel's start-up warnings) would drown the summary.
     async with client.async_setup_kernel(
@@ -338,19 +357,8 @@ async def run_and_grade(
                 return None, notes
             if _interrupted(cell) and time.monotonic() - start >= limit - 1:
                 notes.append(f"timeout: cell {index + 1} ran longer than {limit:g} s")
-        folder = workdir / "call"
-        folder.mkdir(parents=True, exist_ok=True)  # (the notebook may have emptied workdir)
-        kernel = _Kernel(client, asyncio.get_running_loop(), folder, timeout)
+        kernel = _Kernel(client, asyncio.get_running_loop(), folders, timeout)
         graded = [await asyncio.to_thread(_check, kernel, ex, settings.seed) for ex in exercises]
         if kernel.gone:
             notes.append(f"crash: during grading, {kernel.gone}")
         return graded, notes
-
-
-def fresh_workdir(base: Path, index: int, name: str, content: bytes) -> Path:
-    """``base/NNN``, empty but for the notebook ``name``."""
-    workdir = base / f"{index:04d}"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    (workdir / name).write_bytes(content)
-    return workdir

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Isolation", "Limits", "installed_copy", "isolation"]
+__all__ = ["Folders", "Isolation", "Limits", "installed_copy", "isolation", "kernel_command"]
 
 SANDBOX_ENV = (
     "GRADER_SANDBOX"  # "required": refuse to grade without bubblewrap; "off": never use it
@@ -30,10 +30,13 @@ SANDBOX_ENV = (
 
 @dataclass(frozen=True)
 class Limits:
-    """Per kernel: CPU seconds (all its threads together) and address space in bytes."""
+    """Per kernel: CPU seconds (all its threads together), address space, the largest file it may
+    write, and the size of its /tmp (a memory-backed tmpfs in the sandbox), in bytes."""
 
     cpu_seconds: int = 3600
     memory_bytes: int = 8 * 2**30
+    file_bytes: int = 2**30
+    tmp_bytes: int = 512 * 2**20
 
     def wrapper(self, sandboxed: bool) -> list[str]:
         """``python -c ...`` that sets the limits, then becomes ``python <the rest of argv>``.
@@ -44,6 +47,7 @@ class Limits:
             + ("os.environ.pop('JPY_PARENT_PID', None); " if sandboxed else "")
             + f"resource.setrlimit(resource.RLIMIT_CPU, ({self.cpu_seconds}, {self.cpu_seconds})); "
             f"resource.setrlimit(resource.RLIMIT_AS, ({self.memory_bytes}, {self.memory_bytes})); "
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({self.file_bytes}, {self.file_bytes})); "
             "os.execv(sys.executable, [sys.executable] + sys.argv[1:])"
         )
         return [sys.executable, "-c", code]
@@ -118,8 +122,29 @@ def _python_folders() -> list[Path]:
     return sorted(f for f in folders if f.exists())
 
 
+@dataclass(frozen=True)
+class Folders:
+    """One notebook's folders: ``work`` (its working directory, holding only the notebook),
+    ``inbox`` (what the grader writes for the kernel: read-only inside the sandbox), ``outbox``
+    (what the kernel writes back) and ``ipc`` (the kernel's sockets)."""
+
+    work: Path
+    inbox: Path
+    outbox: Path
+    ipc: Path
+
+    @classmethod
+    def fresh(cls, base: Path, name: str, content: bytes) -> Folders:
+        shutil.rmtree(base, ignore_errors=True)
+        folders = cls(base / "work", base / "in", base / "out", base / "ipc")
+        for folder in (folders.work, folders.inbox, folders.outbox, folders.ipc):
+            folder.mkdir(parents=True)
+        (folders.work / name).write_bytes(content)
+        return folders
+
+
 def kernel_command(
-    iso: Isolation, workdir: Path, site: Path, limits: Limits, data: Path | None
+    iso: Isolation, folders: Folders, site: Path, limits: Limits, data: Path | None
 ) -> list[str]:
     """The kernel's argv (``{connection_file}`` filled in by jupyter_client)."""
     kernel = [*limits.wrapper(iso.sandboxed), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -128,11 +153,12 @@ def kernel_command(
     argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--cap-drop", "ALL"]
     for system in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"):
         argv += ["--ro-bind-try", system, system]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # before the binds below /tmp
-    for folder in [*_python_folders(), site] + ([data] if data else []):
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    for folder in [*_python_folders(), site, folders.inbox] + ([data] if data else []):
         argv += ["--ro-bind", str(folder), str(folder)]
-    argv += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--"]
-    return argv + kernel
+    for folder in (folders.work, folders.outbox, folders.ipc):
+        argv += ["--bind", str(folder), str(folder)]
+    return argv + ["--chdir", str(folders.work), "--", *kernel]
 
 
 def kernel_environment(workdir: Path, site: Path, data: Path | None, profile: str) -> dict:

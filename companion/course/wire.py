@@ -24,14 +24,17 @@ grader import or build anything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 from torch import Tensor, nn
 
 __all__ = ["MAX_BYTES", "WireError", "decode", "encode", "read_message", "write_message"]
@@ -169,26 +172,71 @@ def decode(obj: object, tensors: dict[str, Tensor], trusted: bool) -> object:
     raise WireError(f"not a value of the wire format: {str(obj)[:80]}")
 
 
+# Files are opened relative to their folder, never through a symbolic link (O_NOFOLLOW on the
+# folder and the file): a kernel that can write in a message folder cannot make the grader read
+# or write anything else.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _open_folder(folder: Path) -> int:
+    return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW)
+
+
+def _write(folder_fd: int, name: str, data: bytes) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=folder_fd)  # (a link is removed, not followed)
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644, dir_fd=folder_fd)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _read(folder_fd: int, name: str, limit: int | None) -> bytes:
+    try:
+        fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=folder_fd)
+    except FileNotFoundError:
+        raise WireError(f"{name} was not written") from None
+    except OSError as exc:  # ELOOP: a link
+        raise WireError(f"{name} cannot be opened: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise WireError(f"{name} is not a regular file")
+        if limit is not None and info.st_size > limit:
+            raise WireError(f"the message is larger than {MAX_BYTES // 2**20} MiB")
+        data = f.read(info.st_size + 1)  # no more than its size when opened
+    if len(data) != info.st_size:
+        raise WireError(f"{name} changed while it was read")
+    return data
+
+
 def write_message(path: Path, value: object) -> None:
-    """Write ``value`` as ``path.json`` and ``path.safetensors``."""
+    """Write ``value`` as ``path.json`` and ``path.safetensors`` (``path`` = folder / stem)."""
     tensors: dict[str, Tensor] = {}
     structure = encode(value, tensors)
-    save_file(tensors, str(path.with_suffix(".safetensors")))
-    path.with_suffix(".json").write_text(json.dumps(structure), encoding="utf-8")
+    folder = _open_folder(path.parent)
+    try:
+        _write(folder, f"{path.name}.safetensors", save(tensors))
+        _write(folder, f"{path.name}.json", json.dumps(structure).encode("utf-8"))
+    finally:
+        os.close(folder)
 
 
 def read_message(path: Path, trusted: bool) -> object:
     """Read what :func:`write_message` wrote. An untrusted message larger than
-    :data:`MAX_BYTES` is refused before it is read."""
-    files = [path.with_suffix(".json"), path.with_suffix(".safetensors")]
-    for f in files:
-        if not f.is_file():
-            raise WireError(f"{f.name} was not written")
-    if not trusted and sum(f.stat().st_size for f in files) > MAX_BYTES:
-        raise WireError(f"the message is larger than {MAX_BYTES // 2**20} MiB")
+    :data:`MAX_BYTES` in all is refused before more than that is read."""
     try:
-        structure = json.loads(files[0].read_text(encoding="utf-8"))
-        return decode(structure, load_file(str(files[1])), trusted)
+        folder = _open_folder(path.parent)
+    except OSError as exc:
+        raise WireError(f"{path.parent.name}/ cannot be opened: {exc.strerror}") from None
+    try:
+        limit = None if trusted else MAX_BYTES
+        raw_json = _read(folder, f"{path.name}.json", limit)
+        limit = None if trusted else MAX_BYTES - len(raw_json)
+        raw_tensors = _read(folder, f"{path.name}.safetensors", limit)
+    finally:
+        os.close(folder)
+    try:
+        return decode(json.loads(raw_json), load(raw_tensors), trusted)
     except WireError:
         raise
     except Exception as exc:  # malformed JSON or safetensors, unhashable keys, ...
