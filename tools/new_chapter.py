@@ -196,7 +196,9 @@ def exercises_module(number: int, slug: str, title: str) -> str:
         f'CHAPTER = Chapter({number}, "{slug}")  # notebooks/{number:02d}_{slug}.ipynb',
         "",
         "# A code exercise registers its checker with @CHAPTER.exercise(label, title=..., difficulty=...,",
-        "# names=(...)) above `def check_<name>(fn, *, verbose=True) -> Score` (see attention.py).",
+        "# names=(...), references=(...)) above `def check_<name>(fn, *, verbose=True) -> Score`",
+        "# (see attention.py): references are companion's own answers, which the grader flags; draw",
+        "# random cases from case_generator(i), so that the grader's --seed changes them.",
         "",
         "# The chapter's other exercises: pen and paper, predict-then-measure, explain.",
     ]
