@@ -31,6 +31,7 @@ from companion.course.sandbox import Folders, Isolation, Limits, kernel_command,
 __all__ = ["KernelGone", "RemoteError", "RemoteFunction", "Settings", "run_and_grade"]
 
 GRACE = 15  # seconds after an interrupt before a kernel counts as unrecoverable
+IMPORT_TIMEOUT = 120  # seconds for the kernel to import the grader's side (companion, torch)
 
 # nbclient logs every timeout and interrupt as an error; the CSV reports them instead.
 _QUIET = logging.getLogger("companion.course.remote.nbclient")
@@ -357,6 +358,13 @@ async def run_and_grade(
                 return None, notes
             if _interrupted(cell) and time.monotonic() - start >= limit - 1:
                 notes.append(f"timeout: cell {index + 1} ran longer than {limit:g} s")
+        # The grader's own code is imported once, under a timeout of its own: a cold import of
+        # companion must not count against the learner's first call.
+        warm_up = _Kernel(client, None, folders, max(timeout, IMPORT_TIMEOUT))
+        await warm_up._run("import companion.course.kernel_side")
+        if warm_up.gone:
+            notes.append(f"crash: importing the grader's code in the kernel {warm_up.gone}")
+            return None, notes
         kernel = _Kernel(client, asyncio.get_running_loop(), folders, timeout)
         graded = [await asyncio.to_thread(_check, kernel, ex, settings.seed) for ex in exercises]
         if kernel.gone:
