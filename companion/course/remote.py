@@ -132,20 +132,20 @@ class _Kernel:
         self.inbox, self.outbox = folders.inbox, folders.outbox
         self.gone: str | None = None  # why the kernel cannot run anything more
 
-    async def _run(self, source: str) -> dict:
+    async def _run(self, source: str, timeout: float | None = None) -> dict:
+        """Execute ``source`` within ``timeout`` seconds (default: the per-call timeout)."""
         import nbformat
         from nbclient.exceptions import DeadKernelError
 
+        timeout = timeout or self.timeout
         cell = nbformat.v4.new_code_cell(source)
         self.client.nb.cells.append(cell)  # nbclient stores the executed cell at its index
         index = len(self.client.nb.cells) - 1
-        self.client.timeout = int(self.timeout)
+        self.client.timeout = int(timeout)
         try:
-            await asyncio.wait_for(
-                self.client.async_execute_cell(cell, index), self.timeout + GRACE
-            )
+            await asyncio.wait_for(self.client.async_execute_cell(cell, index), timeout + GRACE)
         except asyncio.TimeoutError:
-            self.gone = f"ran longer than {self.timeout:g} s and did not stop when interrupted"
+            self.gone = f"ran longer than {timeout:g} s and did not stop when interrupted"
         except DeadKernelError:
             self.gone = "the kernel died"
         return cell
@@ -360,12 +360,11 @@ async def run_and_grade(
                 notes.append(f"timeout: cell {index + 1} ran longer than {limit:g} s")
         # The grader's own code is imported once, under a timeout of its own: a cold import of
         # companion must not count against the learner's first call.
-        warm_up = _Kernel(client, None, folders, max(timeout, IMPORT_TIMEOUT))
-        await warm_up._run("import companion.course.kernel_side")
-        if warm_up.gone:
-            notes.append(f"crash: importing the grader's code in the kernel {warm_up.gone}")
-            return None, notes
         kernel = _Kernel(client, asyncio.get_running_loop(), folders, timeout)
+        await kernel._run("import companion.course.kernel_side", max(timeout, IMPORT_TIMEOUT))
+        if kernel.gone:
+            notes.append(f"crash: importing the grader's code in the kernel {kernel.gone}")
+            return None, notes
         graded = [await asyncio.to_thread(_check, kernel, ex, settings.seed) for ex in exercises]
         if kernel.gone:
             notes.append(f"crash: during grading, {kernel.gone}")
