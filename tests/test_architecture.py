@@ -17,9 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "companion"
 # Lowest first. A module (or package) of layer n may import from layers 0..n.
 LAYERS: list[tuple[str, ...]] = [
     ("validators", "files", "runtime"),  # plumbing, no torch modules
-    ("masks", "positional", "tokenizers", "ngram", "checkpoint", "viz"),  # leaves
+    ("masks", "positional", "tokenizers", "ngram", "checkpoint", "viz", "autodiff"),  # leaves
     ("data",),  # batches, corpora and generated tasks (may use masks and tokenizers)
-    ("attention",),
+    ("attention", "recurrent"),  # recurrent: RNN, LSTM and GRU seq2seq with additive attention
     ("layers",),
     ("models",),
     ("generate", "train", "objectives", "pretrained"),  # what is done with models
