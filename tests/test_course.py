@@ -2,12 +2,14 @@
 marks and its report is printed once; a slightly wrong answer is rejected and its report never shows
 an expected value; a stub scores zero; the learner's random state is left alone; the grader finds
 every exercise of a notebook. Then the registry itself: its errors, and its agreement with the
-notebooks. A new chapter's exercises are covered by adding their reference solutions to REFERENCES.
+notebooks. A new chapter's exercises are covered by the REFERENCES and OTHER_RIGHT_ANSWERS of its
+tests/test_exercises_<slug>.py.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import json
 import re
@@ -15,17 +17,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import test_exercises as ch2x  # tests/ is on sys.path: pytest's default "prepend" import mode
-import test_exercises_bert
-import test_exercises_build
-import test_exercises_pretrained
-import test_exercises_seq2seq
-import test_exercises_train_gpt
 import torch
-import torch.nn.functional as F
 from IPython.core.formatters import DisplayFormatter
 
-from companion.attention import scaled_dot_product_attention
 from companion.course import (
     code_exercises,
     exercise_table,
@@ -35,55 +29,21 @@ from companion.course import (
 )
 from companion.course.core import hidden_cases
 from companion.course.registry import Chapter
-from companion.data.number_words import chinese_numeral
-from companion.generate import greedy_decode
-from companion.masks import causal_mask, padding_mask
-from companion.ngram import ngram_cross_entropy
-from companion.objectives import mask_tokens, masked_lm_loss
-from companion.positional import sinusoidal_encoding
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 # layer_norm_unbiased on d = 1 divides by d - 1 = 0: the NaN it returns is the point of that case.
 pytestmark = pytest.mark.filterwarnings(r"ignore:var\(\). degrees of freedom is <= 0")
 
-# label -> the notebook's solution: the learner's functions, in the order the checker takes them
-REFERENCES = {
-    "ex-attention-implement": (ch2x.attention,),
-    "ex-masks-and-positions-masks": (ch2x.my_causal_mask, ch2x.my_padding_mask),
-    "ex-masks-and-positions-sinusoidal": (ch2x.my_sinusoidal_encoding,),
-    "ex-encoder-layer-layer-norm": (ch2x.layer_norm,),
-    "ex-encoder-layer-forward": (ch2x.encoder_layer_forward,),
-    "ex-build-transformer-causal-attention": (test_exercises_build.causal_self_attention,),
-    "ex-build-transformer-parameter-count": (test_exercises_build.encoder_decoder_parameters,),
-    "ex-train-gpt-ngram": (test_exercises_train_gpt.ngram_dense,),
-    "ex-train-gpt-sampling": (test_exercises_train_gpt.next_token_probs,),
-    "ex-seq2seq-chinese-numeral": (test_exercises_seq2seq.my_chinese_numeral,),
-    "ex-seq2seq-greedy": (test_exercises_seq2seq.my_greedy_decode,),
-    "ex-bert-mask-tokens": (test_exercises_bert.my_mask_tokens,),
-    "ex-bert-mlm-loss": (test_exercises_bert.my_mlm_loss,),
-    "ex-pretrained-mean-pooling": (test_exercises_pretrained.mean_pooling,),
-    "ex-pretrained-wordpiece": (test_exercises_pretrained.wordpiece_word,),
-}
-
-# other right answers, written differently: companion's own functions and variants
-OTHER_RIGHT_ANSWERS = [
-    ("ex-attention-implement", (scaled_dot_product_attention,)),
-    ("ex-masks-and-positions-masks", (causal_mask, padding_mask)),
-    ("ex-masks-and-positions-sinusoidal", (sinusoidal_encoding,)),
-    ("ex-masks-and-positions-sinusoidal", (ch2x.sinusoidal_float32,)),
-    (
-        "ex-encoder-layer-layer-norm",
-        (lambda x, g, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], g, b, eps),),
-    ),
-    ("ex-build-transformer-parameter-count", (test_exercises_build.model_count,)),
-    ("ex-train-gpt-ngram", (ngram_cross_entropy,)),
-    ("ex-seq2seq-chinese-numeral", (chinese_numeral,)),
-    ("ex-seq2seq-greedy", (greedy_decode,)),
-    ("ex-bert-mask-tokens", (test_exercises_bert.companion_mask_tokens,)),
-    ("ex-bert-mlm-loss", (masked_lm_loss,)),
+# Each chapter's checker tests (tests/test_exercises*.py, on sys.path: pytest's "prepend" import
+# mode) hold its REFERENCES (label -> the notebook's solution: the learner's functions, in the order
+# the checker takes them) and OTHER_RIGHT_ANSWERS (right answers written differently).
+CHECKER_TESTS = [
+    importlib.import_module(p.stem)
+    for p in sorted(Path(__file__).parent.glob("test_exercises*.py"))
 ]
-assert mask_tokens  # companion_mask_tokens wraps it
+REFERENCES = {label: fns for m in CHECKER_TESTS for label, fns in m.REFERENCES.items()}
+OTHER_RIGHT_ANSWERS = [pair for m in CHECKER_TESTS for pair in m.OTHER_RIGHT_ANSWERS]
 
 EXERCISES = code_exercises()
 LABELS = sorted(EXERCISES)
@@ -134,7 +94,9 @@ def shown_values(value) -> list[str]:
 
 
 def test_every_exercise_has_a_reference_solution_here():
-    assert set(REFERENCES) == set(EXERCISES), "add the new exercise's solution to REFERENCES"
+    assert set(REFERENCES) == set(EXERCISES), (
+        "add the new exercise's solution to REFERENCES in its tests/test_exercises_<slug>.py"
+    )
     for label, fns in REFERENCES.items():
         assert len(fns) == len(EXERCISES[label].names), label
 
@@ -212,7 +174,11 @@ def test_grading_never_raises():
         print("debug output")
         raise SystemExit(1)  # a learner's sys.exit() fails the case, it does not stop grading
 
-    ns = {"attention": 3, "my_causal_mask": ch2x.my_causal_mask, "my_padding_mask": "text"}
+    ns = {
+        "attention": 3,
+        "my_causal_mask": REFERENCES["ex-masks-and-positions-masks"][0],
+        "my_padding_mask": "text",
+    }
     scores = grade_namespace("21_masks_and_positions", dict(ns, my_sinusoidal_encoding=noisy))
     assert [s.score for s in scores] == [0, 0]
     assert scores[0].messages == ["`my_padding_mask` is not defined: run the cell that defines it"]

@@ -9,10 +9,14 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from companion.attention import scaled_dot_product_attention
 from companion.course.exercises.attention import check_attention
 from companion.course.exercises.encoder_layer import check_encoder_layer_forward, check_layer_norm
 from companion.course.exercises.masks_and_positions import check_masks, check_sinusoidal_encoding
+from companion.masks import causal_mask, padding_mask
+from companion.positional import sinusoidal_encoding
 
 # layer_norm_unbiased on d = 1 divides by d - 1 = 0: the NaN it returns is the point of that case.
 pytestmark = pytest.mark.filterwarnings(r"ignore:var\(\). degrees of freedom is <= 0")
@@ -247,3 +251,24 @@ def test_messages_never_show_expected_values():
 
 
 # --- the registry against the notebooks -----------------------------------------------------------
+
+
+# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+
+REFERENCES = {
+    "ex-attention-implement": (attention,),
+    "ex-masks-and-positions-masks": (my_causal_mask, my_padding_mask),
+    "ex-masks-and-positions-sinusoidal": (my_sinusoidal_encoding,),
+    "ex-encoder-layer-layer-norm": (layer_norm,),
+    "ex-encoder-layer-forward": (encoder_layer_forward,),
+}
+OTHER_RIGHT_ANSWERS = [
+    ("ex-attention-implement", (scaled_dot_product_attention,)),
+    ("ex-masks-and-positions-masks", (causal_mask, padding_mask)),
+    ("ex-masks-and-positions-sinusoidal", (sinusoidal_encoding,)),
+    ("ex-masks-and-positions-sinusoidal", (sinusoidal_float32,)),
+    (
+        "ex-encoder-layer-layer-norm",
+        (lambda x, g, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], g, b, eps),),
+    ),
+]

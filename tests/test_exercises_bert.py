@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from companion.course.exercises.bert_pretraining import check_mask_tokens, check_mlm_loss
-from companion.objectives import mask_tokens
+from companion.objectives import mask_tokens, masked_lm_loss
 
 # --- the 80/10/10 corruption: the notebook's solution and plausible mistakes ----------------------
 
@@ -158,3 +158,15 @@ def test_messages_never_show_expected_values():
         assert "tensor(" not in text and "[" not in text.replace("[MASK]", "")
     text = str(check_mlm_loss(loss_sum, verbose=False))
     assert re.search(r"max error \d\.\de[-+]\d\d > 1e-10", text)
+
+
+# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+
+REFERENCES = {
+    "ex-bert-mask-tokens": (my_mask_tokens,),
+    "ex-bert-mlm-loss": (my_mlm_loss,),
+}
+OTHER_RIGHT_ANSWERS = [
+    ("ex-bert-mask-tokens", (companion_mask_tokens,)),
+    ("ex-bert-mlm-loss", (masked_lm_loss,)),
+]

@@ -194,3 +194,12 @@ def test_checker_does_not_change_the_config_it_is_given_or_the_rng():
     check_causal_self_attention(causal_self_attention, verbose=False)
     assert torch.equal(torch.rand(3), expected)
     assert check_parameter_count(encoder_decoder_parameters, verbose=False).score == 1.0
+
+
+# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+
+REFERENCES = {
+    "ex-build-transformer-causal-attention": (causal_self_attention,),
+    "ex-build-transformer-parameter-count": (encoder_decoder_parameters,),
+}
+OTHER_RIGHT_ANSWERS = [("ex-build-transformer-parameter-count", (model_count,))]

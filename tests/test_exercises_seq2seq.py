@@ -10,6 +10,7 @@ import torch
 
 from companion.course.exercises.seq2seq_numbers import check_chinese_numeral, check_greedy_decode
 from companion.data.number_words import chinese_numeral
+from companion.generate import greedy_decode
 
 DIGITS = "零一二三四五六七八九"
 
@@ -162,3 +163,15 @@ def test_greedy_checker_blames_only_the_masked_cases():
     assert all(("passed" in m) == ("src_mask" not in m) for m in score.messages), str(score)
     score = check_greedy_decode(greedy_never_stops, verbose=False)
     assert all(("passed" in m) == ("no eos" in m or "max_len 1" in m) for m in score.messages)
+
+
+# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+
+REFERENCES = {
+    "ex-seq2seq-chinese-numeral": (my_chinese_numeral,),
+    "ex-seq2seq-greedy": (my_greedy_decode,),
+}
+OTHER_RIGHT_ANSWERS = [
+    ("ex-seq2seq-chinese-numeral", (chinese_numeral,)),
+    ("ex-seq2seq-greedy", (greedy_decode,)),
+]
