@@ -1,0 +1,209 @@
+"""A tiny scalar automatic-differentiation engine: reverse mode (backpropagation) on Python floats.
+
+Each :class:`Value` holds one number (``data``), the derivative of the final output with respect
+to it (``grad``, filled in by :meth:`Value.backward`), the values it was computed from
+(``parents``) and a closure that applies the chain rule for the one operation that made it.
+For ``out = f(x, y)`` with upstream gradient ``out.grad`` = dL/d(out), that closure adds
+
+    x.grad += dL/d(out) * d(out)/dx,      y.grad += dL/d(out) * d(out)/dy,
+
+the local derivative written beside each operation below. ``+=``, not ``=``: a value used twice
+(``x * x``) receives one contribution per use. :meth:`Value.backward` visits the graph in reverse
+topological order (every node after all the nodes that use it), so each ``grad`` is complete
+before it is passed on. The design follows Karpathy's micrograd; unlike micrograd, the
+topological sort is iterative (no recursion limit on deep graphs) and ``backward`` starts from
+zero every time (calling it twice gives the same gradients).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+__all__ = ["Value"]
+
+Number = int | float
+
+
+class Value:
+    """A scalar in a computation graph: ``data`` (float), ``grad`` (float, dL/d(this) after
+    ``L.backward()``), ``parents`` (the Values it was computed from) and ``op`` (how).
+
+    Supports ``+ - * / **`` (with Values or plain numbers on either side; ``**`` takes a number
+    exponent), :meth:`exp`, :meth:`log`, :meth:`tanh`, :meth:`sigmoid` and :meth:`relu`.
+
+    Raises:
+        TypeError: if ``data`` (or the other operand) is not an int, float or Value; a bool is
+            not accepted.
+    """
+
+    __slots__ = ("_backward", "data", "grad", "op", "parents")
+
+    def __init__(self, data: Number, parents: tuple[Value, ...] = (), op: str = "") -> None:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise TypeError(
+                f"data={data!r} must be an int or a float (got {type(data).__name__}); "
+                "a Value holds one number, e.g. Value(2.0); for a tensor use torch.autograd"
+            )
+        self.data = float(data)
+        self.grad = 0.0
+        self.parents = parents
+        self.op = op
+        self._backward: Callable[[], None] = lambda: None  # a leaf has nothing to pass on
+
+    def __repr__(self) -> str:
+        return f"Value(data={self.data:.4g}, grad={self.grad:.4g})"
+
+    @staticmethod
+    def _lift(other: Value | Number) -> Value:
+        """``other`` as a Value (a constant leaf if it is a number)."""
+        if isinstance(other, Value):
+            return other
+        if isinstance(other, bool) or not isinstance(other, int | float):
+            raise TypeError(
+                f"cannot combine a Value with {other!r} ({type(other).__name__}); "
+                "the other operand must be a Value, an int or a float"
+            )
+        return Value(other)
+
+    # --- operations: out = f(inputs), and the chain rule for f ----------------------------------
+
+    def __add__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = Value(self.data + other.data, (self, other), "+")
+
+        def _backward() -> None:  # d(x + y)/dx = 1, d(x + y)/dy = 1
+            self.grad += out.grad
+            other.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other: Value | Number) -> Value:
+        other = self._lift(other)
+        out = Value(self.data * other.data, (self, other), "*")
+
+        def _backward() -> None:  # d(x y)/dx = y, d(x y)/dy = x
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __pow__(self, exponent: Number) -> Value:
+        if isinstance(exponent, bool) or not isinstance(exponent, int | float):
+            raise TypeError(
+                f"exponent={exponent!r} must be an int or a float constant; "
+                "for a Value exponent write (y * x.log()).exp()"
+            )
+        out = Value(self.data**exponent, (self,), f"**{exponent}")
+
+        def _backward() -> None:  # d(x^k)/dx = k x^(k-1)
+            self.grad += exponent * self.data ** (exponent - 1) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def exp(self) -> Value:
+        out = Value(math.exp(self.data), (self,), "exp")
+
+        def _backward() -> None:  # d(e^x)/dx = e^x
+            self.grad += out.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def log(self) -> Value:
+        """The natural logarithm; raises ValueError (from math.log) for data <= 0."""
+        out = Value(math.log(self.data), (self,), "log")
+
+        def _backward() -> None:  # d(ln x)/dx = 1/x
+            self.grad += out.grad / self.data
+
+        out._backward = _backward
+        return out
+
+    def tanh(self) -> Value:
+        out = Value(math.tanh(self.data), (self,), "tanh")
+
+        def _backward() -> None:  # d(tanh x)/dx = 1 - tanh(x)^2
+            self.grad += (1.0 - out.data**2) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def sigmoid(self) -> Value:
+        s = 0.5 * (1.0 + math.tanh(0.5 * self.data))  # = 1 / (1 + e^-x), without overflow
+        out = Value(s, (self,), "sigmoid")
+
+        def _backward() -> None:  # d(sigma(x))/dx = sigma(x) (1 - sigma(x))
+            self.grad += out.data * (1.0 - out.data) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def relu(self) -> Value:
+        out = Value(max(self.data, 0.0), (self,), "relu")
+
+        def _backward() -> None:  # d(max(x, 0))/dx = 1 if x > 0 else 0 (0 at x = 0, as PyTorch)
+            self.grad += (self.data > 0) * out.grad
+
+        out._backward = _backward
+        return out
+
+    # --- the rest, built from the operations above ------------------------------------------------
+
+    def __neg__(self) -> Value:
+        return self * -1
+
+    def __sub__(self, other: Value | Number) -> Value:
+        return self + (-self._lift(other))
+
+    def __truediv__(self, other: Value | Number) -> Value:
+        return self * self._lift(other) ** -1
+
+    def __radd__(self, other: Number) -> Value:  # 2 + x
+        return self + other
+
+    def __rmul__(self, other: Number) -> Value:  # 2 * x
+        return self * other
+
+    def __rsub__(self, other: Number) -> Value:  # 2 - x
+        return self._lift(other) - self
+
+    def __rtruediv__(self, other: Number) -> Value:  # 2 / x
+        return self._lift(other) / self
+
+    # --- reverse mode -------------------------------------------------------------------------
+
+    def graph(self) -> list[Value]:
+        """Every Value this one depends on (itself included), in topological order: each node
+        after all of its parents. Iterative depth-first search, so a chain of any depth works."""
+        order: list[Value] = []
+        seen: set[int] = {id(self)}
+        stack: list[tuple[Value, bool]] = [(self, False)]
+        while stack:
+            node, parents_done = stack.pop()
+            if parents_done:
+                order.append(node)  # all of its parents are already in `order`
+                continue
+            stack.append((node, True))
+            for parent in node.parents:
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append((parent, False))
+        return order
+
+    def backward(self) -> None:
+        """Fill ``grad`` of every Value this one depends on with d(self)/d(that Value).
+
+        The gradients are computed afresh: every ``grad`` in the graph is first set to 0 and
+        d(self)/d(self) to 1, so calling ``backward`` twice gives the same gradients (PyTorch
+        instead *adds* to ``.grad`` on each call, which is why its training loops zero them).
+        """
+        order = self.graph()
+        for node in order:
+            node.grad = 0.0
+        self.grad = 1.0  # dL/dL
+        for node in reversed(order):  # each node's grad is complete before it is passed on
+            node._backward()
