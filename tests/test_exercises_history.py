@@ -97,9 +97,30 @@ def perceptron_one_epoch_flag(X, y, epochs, lr):  # converged = "the last exampl
     return w, b, bool(float(X[-1] @ w + b > 0) == float(y[-1]))
 
 
+def perceptron_off_by_one(X, y, epochs, lr):  # runs one epoch fewer than allowed
+    return my_perceptron(X, y, epochs - 1, lr)
+
+
+def perceptron_one_extra_epoch(X, y, epochs, lr):  # runs one epoch more than allowed
+    return my_perceptron(X, y, epochs + 1, lr)
+
+
+def perceptron_ignores_epochs(X, y, epochs, lr):  # loops until clean, up to 10,000 epochs
+    return my_perceptron(X, y, 10_000, lr)
+
+
+def perceptron_final_check_flag(X, y, epochs, lr):  # converged = "the final w, b are all right"
+    w, b, _ = my_perceptron(X, y, epochs, lr)
+    return w, b, bool(((X @ w + b > 0).double() == y).all())
+
+
 @pytest.mark.parametrize(
     "wrong",
     [
+        perceptron_off_by_one,
+        perceptron_one_extra_epoch,
+        perceptron_ignores_epochs,
+        perceptron_final_check_flag,
         perceptron_wrong_sign,
         perceptron_no_bias,
         perceptron_always_converged,
@@ -128,7 +149,7 @@ def test_perceptron_checker_messages():
     score = check_perceptron(lambda X, y, e, lr: (X, y), verbose=False)
     assert all("did not return a tuple (w, b, converged)" in m for m in score.messages)
     score = check_perceptron(lambda X, y, e, lr: (torch.zeros(X.shape[1]), 0.0, 1), verbose=False)
-    assert all("converged is a int, not a bool" in m for m in score.messages)
+    assert all("converged is 'int', not a bool" in m for m in score.messages)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -144,6 +165,24 @@ def test_hidden_perceptron_cases_pass_for_a_right_answer():
     for seed in (1, 7, 2027, 31337):
         with hidden_cases(seed):
             assert check_perceptron(perceptron_augmented, verbose=False).score == 1.0
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        perceptron_off_by_one,
+        perceptron_one_extra_epoch,
+        perceptron_ignores_epochs,
+        perceptron_final_check_flag,
+    ],
+)
+def test_hidden_edge_cases_reject_the_epoch_limit_mistakes(wrong):
+    """The random cases at the edge of the epoch limit alone (the fixed AND/OR edges aside)
+    catch these: the last two cases, under any instructor's seed."""
+    for seed in (1, 7, 2027):
+        with hidden_cases(seed):
+            score = check_perceptron(wrong, verbose=False)
+        assert any(not m.endswith("passed") for m in score.messages[-2:]), (seed, str(score))
 
 
 # --- the timeline ----------------------------------------------------------------------------------
@@ -166,21 +205,23 @@ def my_timeline_order(events):  # the notebook's solution writes the years out b
         "deep belief nets": 2006,
         "AlexNet": 2012,
         "word2vec": 2013,
-        "sequence to sequence learning": 2014,
         "attention for translation": 2014,
+        "sequence to sequence learning": 2014,
         "ResNet": 2015,
         "the Transformer": 2017,
         "GPT": 2018,
         "BERT": 2018,
         "GPT-2": 2019,
         "T5": 2019,
-        "GPT-3": 2020,
         "scaling laws": 2020,
-        "Chinchilla": 2022,
+        "GPT-3": 2020,
         "InstructGPT": 2022,
+        "Chinchilla": 2022,
         "ChatGPT": 2022,
-        "GPT-4": 2023,
         "LLaMA": 2023,
+        "GPT-4": 2023,
+        "Llama 3": 2024,
+        "DeepSeek-R1": 2025,
     }
     return sorted(events, key=years.get)
 
@@ -280,3 +321,19 @@ def test_every_timeline_citation_is_in_the_bibliography():
     bib = (NOTEBOOK.parents[1] / "book" / "references.bib").read_text(encoding="utf-8")
     missing = [key for *_, key in notebook_timeline() if f"{{{key}," not in bib]
     assert not missing, f"add these keys to book/references.bib: {missing}"
+
+
+def test_the_solutions_list_the_events_in_the_tables_order():
+    """The timeline solution (here and in the notebook) writes its years in the table's order,
+    same-year events included (within a year, by date of first appearance)."""
+    import inspect
+    import re
+
+    pairs = re.compile(r'^\s+"([^"]+)": (\d{4}),$', re.M)
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    solution = next(
+        "".join(c["source"]) for c in cells if "def my_timeline_order" in "".join(c["source"])
+    )
+    table = [(year, event) for year, event in EVENTS]
+    for src in (solution, inspect.getsource(my_timeline_order)):
+        assert [(int(y), e) for e, y in pairs.findall(src)] == table

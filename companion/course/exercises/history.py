@@ -17,13 +17,15 @@ CHAPTER = Chapter(0, "history")  # notebooks/00_history.ipynb
 # --- the perceptron ---------------------------------------------------------------------------------
 
 
-def _perceptron(x: Tensor, y: Tensor, epochs: int, lr: float) -> tuple[Tensor, float, bool]:
+def _perceptron_run(
+    x: Tensor, y: Tensor, epochs: int, lr: float
+) -> tuple[Tensor, float, bool, int]:
     """The checker's own perceptron (Rosenblatt's rule, zero start, examples in order).
 
-    ``x (n, d)`` float64, ``y (n,)`` of 0.0/1.0 -> ``(w (d,), b, converged)``; converged is True
-    as soon as one pass over the examples makes no mistake."""
+    ``x (n, d)`` float64, ``y (n,)`` of 0.0/1.0 -> ``(w (d,), b, converged, epochs run)``;
+    converged is True as soon as one pass over the examples makes no mistake."""
     w, b = torch.zeros(x.shape[1], dtype=torch.float64), 0.0
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         mistakes = 0
         for xi, yi in zip(x, y, strict=True):
             y_hat = float(xi @ w + b > 0)
@@ -32,8 +34,13 @@ def _perceptron(x: Tensor, y: Tensor, epochs: int, lr: float) -> tuple[Tensor, f
                 b = b + lr * (float(yi) - y_hat)
                 mistakes += 1
         if mistakes == 0:
-            return w, b, True
-    return w, b, False
+            return w, b, True, epoch
+    return w, b, False, epochs
+
+
+def _perceptron(x: Tensor, y: Tensor, epochs: int, lr: float) -> tuple[Tensor, float, bool]:
+    """:func:`_perceptron_run` without the epoch count: ``(w (d,), b, converged)``."""
+    return _perceptron_run(x, y, epochs, lr)[:3]
 
 
 def _truth_table(n_inputs: int, fn: Callable[..., bool]) -> tuple[Tensor, Tensor]:
@@ -99,7 +106,7 @@ def _judge(got: object, x: Tensor, y: Tensor, want_converged: bool) -> str | Non
         return f"b is a {type(b).__name__}, not a number"
     flag = _as_bool(converged)
     if flag is None:
-        return f"converged is a {type(converged).__name__}, not a bool"
+        return f"converged is {type(converged).__name__!r}, not a bool"
     if flag != want_converged:
         return (
             "the converged flag is wrong: it must be True exactly when some pass over the "
@@ -131,13 +138,28 @@ def check_perceptron(fn: Callable, *, verbose: bool = True) -> Score:
     ``w = 0, b = 0``, updating on mistakes by ``w += lr (y - y_hat) x``, ``b += lr (y - y_hat)``,
     ``y_hat = 1 if w.x + b > 0 else 0``) made no mistake within ``epochs`` passes."""
 
-    def case(x: Tensor, y: Tensor, epochs: int, lr: float, separable: bool):
+    def case(x: Tensor, y: Tensor, epochs: int, lr: float, want: bool):
+        """``want``: the converged flag a right answer returns after at most ``epochs`` epochs."""
+
         def run():
-            _, _, want = _perceptron(x, y, epochs, lr)  # before fn sees (copies of) the data
-            if want != separable:  # the checker's own data must be what it claims
+            _, _, ref = _perceptron(x, y, epochs, lr)  # before fn sees (copies of) the data
+            if ref != want:  # the checker's own data must be what it claims
                 raise RuntimeError("checker error: the reference perceptron disagrees")
             got = fn(x.clone(), y.clone(), epochs, lr)
             return _judge(got, x, y, want)
+
+        return run
+
+    def random_edge(seed: int, n: int, d: int, lr: float, short: bool):
+        """A random separable set with an epoch limit at the edge: exactly the number of epochs
+        the rule needs (converged), or one fewer (not yet)."""
+
+        def run():
+            x, y, bound = _separable(case_generator(seed), n, d)
+            k = _perceptron_run(x, y, bound, lr)[3]  # epochs to the first clean one (>= 1)
+            if short and k == 1:  # nothing to cut: the first epoch is already clean
+                return case(x, y, 1, lr, True)()
+            return case(x, y, k - 1 if short else k, lr, not short)()
 
         return run
 
@@ -172,6 +194,11 @@ def check_perceptron(fn: Callable, *, verbose: bool = True) -> Score:
         ("random separable set, 40 points in 5-D, lr 0.2", random_separable(2, 40, 5, 0.2)),
         ("random separable set, 12 points in 2-D", random_separable(3, 12, 2, 1.0)),
         ("XOR-like clusters, 20 points, 50 epochs", random_xor(4, 5)),
+        ("AND, exactly 6 epochs", case(x_and, y_and, 6, 1.0, True)),
+        ("AND, 5 epochs: not yet", case(x_and, y_and, 5, 1.0, False)),
+        ("OR, 3 epochs: not yet", case(x_or, y_or, 3, 1.0, False)),
+        ("random separable set, exactly the epochs needed", random_edge(5, 15, 3, 1.0, False)),
+        ("random separable set, one epoch short", random_edge(6, 15, 3, 1.0, True)),
     ]
     return run_cases("ex-history-perceptron", cases, verbose)
 
@@ -209,6 +236,8 @@ EVENTS: tuple[tuple[int, str], ...] = (
     (2022, "ChatGPT"),
     (2023, "LLaMA"),
     (2023, "GPT-4"),
+    (2024, "Llama 3"),
+    (2025, "DeepSeek-R1"),
 )
 
 
