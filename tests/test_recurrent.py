@@ -182,12 +182,12 @@ def test_greedy_decode_stops_when_every_row_has_ended():
 @pytest.mark.parametrize("attention", [False, True])
 def test_seq2seq_overfits_a_tiny_batch(attention):
     torch.manual_seed(0)
-    model = GRUSeq2Seq(8, 32, attention=attention)
+    model = GRUSeq2Seq(8, 24, attention=attention)
     src = torch.randint(3, 8, (4, 5), generator=torch.Generator().manual_seed(0))
     tgt_out = torch.cat([src.flip(1), torch.full((4, 1), 2)], dim=1)
     tgt_in = torch.cat([torch.ones(4, 1, dtype=torch.long), src.flip(1)], dim=1)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    for _ in range(150):
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    for _ in range(80):
         logits, _ = model(src, tgt_in)
         loss = F.cross_entropy(logits.reshape(-1, 8), tgt_out.reshape(-1))
         opt.zero_grad()
