@@ -8,9 +8,10 @@ For ``out = f(x, y)`` with upstream gradient ``out.grad`` = dL/d(out), that clos
     x.grad += dL/d(out) * d(out)/dx,      y.grad += dL/d(out) * d(out)/dy,
 
 the local derivative written beside each operation below. ``+=``, not ``=``: a value used twice
-(``x * x``) receives one contribution per use. :meth:`Value.backward` visits the graph in reverse
-topological order (every node after all the nodes that use it), so each ``grad`` is complete
-before it is passed on. The design follows Karpathy's micrograd; unlike micrograd, the
+(``x * x``) receives one contribution per use. :meth:`Value.backward` runs the closures in reverse
+topological order (:meth:`Value.topological_order`: a node is visited only after every node that
+uses it), so a node's ``grad`` has received all of its contributions before its own closure
+passes it on to its parents. The design follows Karpathy's micrograd; unlike micrograd, the
 topological sort is iterative (no recursion limit on deep graphs) and ``backward`` starts from
 zero every time (calling it twice gives the same gradients).
 """
@@ -29,12 +30,20 @@ class Value:
     """A scalar in a computation graph: ``data`` (float), ``grad`` (float, dL/d(this) after
     ``L.backward()``), ``parents`` (the Values it was computed from) and ``op`` (how).
 
-    Supports ``+ - * / **`` (with Values or plain numbers on either side; ``**`` takes a number
-    exponent), :meth:`exp`, :meth:`log`, :meth:`tanh`, :meth:`sigmoid` and :meth:`relu`.
+    Supports ``+ - * /`` (with Values or plain numbers on either side), ``x ** k`` for a number
+    ``k`` (a Value exponent, and a number raised to a Value, ``2 ** x``, are not supported: write
+    ``(k * x.log()).exp()``), :meth:`exp`, :meth:`log`, :meth:`tanh`, :meth:`sigmoid` and
+    :meth:`relu`.
+
+    :meth:`backward` first sets ``grad`` to 0 on every Value of the graph, so gradients do not
+    accumulate across calls (unlike PyTorch, whose ``.grad`` adds up until it is zeroed); within
+    one call, a Value used several times receives the sum of its uses' contributions.
 
     Raises:
         TypeError: if ``data`` (or the other operand) is not an int, float or Value; a bool is
             not accepted.
+        ValueError: ``x ** k`` with ``x < 0`` and a non-integer ``k`` (not a real number);
+            :meth:`log` of a number <= 0.
     """
 
     __slots__ = ("_backward", "data", "grad", "op", "parents")
@@ -96,10 +105,16 @@ class Value:
                 f"exponent={exponent!r} must be an int or a float constant; "
                 "for a Value exponent write (y * x.log()).exp()"
             )
+        if self.data < 0 and not float(exponent).is_integer():
+            raise ValueError(
+                f"a negative base ({self.data!r}) to the non-integer power {exponent!r} is not a "
+                "real number"
+            )
         out = Value(self.data**exponent, (self,), f"**{exponent}")
 
-        def _backward() -> None:  # d(x^k)/dx = k x^(k-1)
-            self.grad += exponent * self.data ** (exponent - 1) * out.grad
+        def _backward() -> None:  # d(x^k)/dx = k x^(k-1), and 0 for k = 0 (x^0 = 1, even at 0)
+            if exponent != 0:
+                self.grad += exponent * self.data ** (exponent - 1) * out.grad
 
         out._backward = _backward
         return out
@@ -176,22 +191,28 @@ class Value:
 
     # --- reverse mode -------------------------------------------------------------------------
 
-    def graph(self) -> list[Value]:
-        """Every Value this one depends on (itself included), in topological order: each node
-        after all of its parents. Iterative depth-first search, so a chain of any depth works."""
+    def topological_order(self) -> list[Value]:
+        """Every Value this one depends on (itself included), each once, in topological order:
+        every node after all of its parents, ``self`` last.
+
+        An iterative depth-first search (no recursion limit on deep graphs) that appends a node
+        when it is *finished*, i.e. after everything it depends on has been appended. A node is
+        marked when it is first expanded, not when it is first pushed: marking on push would let
+        a node that is reachable along two paths be appended before one of its parents (in
+        ``a + 3 * a`` the sum's operand ``a`` could come after ``3 * a``, which uses it)."""
         order: list[Value] = []
-        seen: set[int] = {id(self)}
+        expanded: set[int] = set()
         stack: list[tuple[Value, bool]] = [(self, False)]
         while stack:
-            node, parents_done = stack.pop()
-            if parents_done:
-                order.append(node)  # all of its parents are already in `order`
+            node, finished = stack.pop()
+            if finished:  # everything pushed above it (its parents) has been appended
+                order.append(node)
                 continue
+            if id(node) in expanded:  # already appended, or on the stack below as finished
+                continue
+            expanded.add(id(node))
             stack.append((node, True))
-            for parent in node.parents:
-                if id(parent) not in seen:
-                    seen.add(id(parent))
-                    stack.append((parent, False))
+            stack.extend((parent, False) for parent in node.parents if id(parent) not in expanded)
         return order
 
     def backward(self) -> None:
@@ -201,9 +222,9 @@ class Value:
         d(self)/d(self) to 1, so calling ``backward`` twice gives the same gradients (PyTorch
         instead *adds* to ``.grad`` on each call, which is why its training loops zero them).
         """
-        order = self.graph()
+        order = self.topological_order()
         for node in order:
             node.grad = 0.0
         self.grad = 1.0  # dL/dL
-        for node in reversed(order):  # each node's grad is complete before it is passed on
+        for node in reversed(order):  # every node that uses `node` has already passed its share on
             node._backward()

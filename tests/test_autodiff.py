@@ -1,5 +1,6 @@
 """companion.autodiff: every operation's value and gradient equal torch's in float64; reused nodes
-accumulate; backward twice gives the same gradients; bad operands raise TypeError; deep graphs
+accumulate, also when one operand depends on the other; random graphs give torch's gradients;
+backward twice gives the same gradients; bad operands raise TypeError or ValueError; deep graphs
 need no recursion."""
 
 from __future__ import annotations
@@ -171,18 +172,99 @@ def test_a_deep_chain_needs_no_recursion():
     for _ in range(depth):
         y = y * 1.0001 + 0.0  # two nodes per step: 10,000 nodes
     y.backward()
-    assert len(y.graph()) == 4 * depth + 1  # per step: two constants, a product, a sum; and x
+    assert (
+        len(y.topological_order()) == 4 * depth + 1
+    )  # per step: two constants, a product, a sum; and x
     assert math.isclose(x.grad, 1.0001**depth, rel_tol=1e-9)
 
 
-def test_graph_is_topological():
-    a, b = Value(1.0), Value(2.0)
-    c = a * b
-    d = c + a
-    e = d * c
-    order = e.graph()
+def test_an_operand_that_depends_on_the_other():
+    """a + b where b is computed from a: a's gradient must include the path through b."""
+    x = Value(1.0)
+    a = x * 2
+    b = a * 3
+    (a + b).backward()  # d(2x + 6x)/dx = 8
+    assert x.grad == 8.0 and a.grad == 4.0
+    x = Value(0.7)
+    h = x.tanh()
+    (h + h * h).backward()  # d(h + h^2)/dh = 1 + 2h, the same in either operand order
+    assert math.isclose(h.grad, 1 + 2 * math.tanh(0.7), rel_tol=1e-15)
+    first = h.grad
+    (h * h + h).backward()
+    assert h.grad == first
+    torch_grad = torch_grads(lambda t: torch.tanh(t) + torch.tanh(t) ** 2, 0.7)[1][0]
+    assert close(x.grad, torch_grad)
+
+
+def random_graph(rng, n_leaves, n_ops):
+    """The same random DAG built twice, from Values and from torch float64 tensors: each new node
+    combines nodes picked at random from all those built so far (so operands often depend on
+    each other, and nodes are reused), in either operand order."""
+    leaves = [rng.uniform(-1.0, 1.0) for _ in range(n_leaves)]
+    values = [Value(v) for v in leaves]
+    tensors = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in leaves]
+    ops = [
+        (lambda a, b: a + b, lambda a, b: a + b),
+        (lambda a, b: a * b, lambda a, b: a * b),
+        (lambda a, b: a - b, lambda a, b: a - b),
+        (lambda a, _: a.tanh(), lambda a, _: torch.tanh(a)),
+        (lambda a, _: a.sigmoid(), lambda a, _: torch.sigmoid(a)),
+    ]
+    for _ in range(n_ops):
+        i, j = rng.randrange(len(values)), rng.randrange(len(values))
+        op, torch_op = ops[rng.randrange(len(ops))]
+        values.append(op(values[i], values[j]))
+        tensors.append(torch_op(tensors[i], tensors[j]))
+    return values, tensors, n_leaves
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_leaves=st.integers(1, 4), n_ops=st.integers(1, 25))
+def test_random_graphs_match_torch(seed, n_leaves, n_ops):
+    import random
+
+    values, tensors, k = random_graph(random.Random(seed), n_leaves, n_ops)
+    values[-1].backward()
+    want = torch.autograd.grad(tensors[-1], tensors[:k], allow_unused=True)
+    for v, t, g in zip(values[:k], tensors[:k], want, strict=True):
+        assert close(values[-1].data, tensors[-1].item())
+        assert math.isclose(v.grad, 0.0 if g is None else g.item(), rel_tol=1e-9, abs_tol=1e-12), (
+            v.grad,
+            g,
+            t,
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_leaves=st.integers(1, 4), n_ops=st.integers(1, 25))
+def test_topological_order_puts_every_node_after_all_of_its_parents(seed, n_leaves, n_ops):
+    import random
+
+    values, _, _ = random_graph(random.Random(seed), n_leaves, n_ops)
+    order = values[-1].topological_order()
     position = {id(v): i for i, v in enumerate(order)}
+    assert len(position) == len(order)  # each node once
     for node in order:
         for parent in node.parents:
             assert position[id(parent)] < position[id(node)]
-    assert order[-1] is e and len(order) == 5
+    assert order[-1] is values[-1]
+
+
+def test_a_negative_base_with_a_fractional_exponent_raises_a_clear_value_error():
+    with pytest.raises(ValueError, match="negative base"):
+        Value(-4.0) ** 0.5
+    assert (Value(-2.0) ** 3).data == -8.0  # an integer exponent is fine
+    assert (Value(-2.0) ** 2.0).data == 4.0
+
+
+def test_x_to_the_zero_has_derivative_zero_even_at_zero():
+    for x0 in (0.0, 2.0, -1.5):
+        x = Value(x0)
+        y = x**0
+        y.backward()
+        assert y.data == 1.0 and x.grad == 0.0
+
+
+def test_a_value_exponent_is_not_supported():
+    with pytest.raises(TypeError):
+        2.0 ** Value(3.0)
