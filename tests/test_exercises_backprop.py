@@ -1,6 +1,6 @@
-"""Checker of notebooks/01_backprop: the hand-written backward pass gets full marks, autograd's
-gradients (written differently) too, and typical mistakes are rejected without the expected
-values being shown."""
+"""Checker of notebooks/01_backprop: the hand-written backward pass gets full marks (batched or one
+example at a time), autograd is refused (the exercise forbids it), and typical mistakes are
+rejected without the expected values being shown."""
 
 from __future__ import annotations
 
@@ -29,9 +29,15 @@ def my_mlp_backward(x, y, W1, b1, W2, b2):
     return dW1, db1, dW2, db2
 
 
-def autograd_backward(x, y, W1, b1, W2, b2):
+def autograd_backward(x, y, W1, b1, W2, b2):  # not the exercise: refused under no_grad
     params = [t.clone().requires_grad_(True) for t in (W1, b1, W2, b2)]
     return tuple(torch.autograd.grad(mlp_loss(x, y, *params), params))
+
+
+def tensor_backward_call(x, y, W1, b1, W2, b2):  # the same, with .backward()
+    params = [t.clone().requires_grad_(True) for t in (W1, b1, W2, b2)]
+    mlp_loss(x, y, *params).backward()
+    return tuple(p.grad for p in params)
 
 
 def per_example_backward(x, y, W1, b1, W2, b2):
@@ -94,10 +100,7 @@ def returns_a_list_of_three(x, y, W1, b1, W2, b2):
 
 
 REFERENCES = {"ex-backprop-mlp-backward": (my_mlp_backward,)}
-OTHER_RIGHT_ANSWERS = [
-    ("ex-backprop-mlp-backward", (autograd_backward,)),
-    ("ex-backprop-mlp-backward", (per_example_backward,)),
-]
+OTHER_RIGHT_ANSWERS = [("ex-backprop-mlp-backward", (per_example_backward,))]
 
 
 @pytest.mark.parametrize(("label", "fns"), OTHER_RIGHT_ANSWERS)
@@ -116,6 +119,8 @@ def test_right_answers_get_full_marks(label, fns):
         (forgets_sigma_prime, "dW1 differs (max error"),
         (squared_error_delta, "differs (max error"),
         (returns_a_list_of_three, "must return a tuple of four tensors"),
+        (autograd_backward, "raised RuntimeError"),
+        (tensor_backward_call, "raised RuntimeError"),
     ],
 )
 def test_wrong_backward_passes_are_rejected(fn, message):

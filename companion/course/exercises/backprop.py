@@ -45,7 +45,8 @@ def _mlp_case(fn, i: int, n: int, d_in: int, hidden: int, scale: float = 1.0):
 
     def run():
         want = _autograd_grads(args)  # before the learner sees (copies of) the inputs
-        got = fn(*(t.clone() for t in args))
+        with torch.no_grad():  # the exercise is the formulas: autograd's .backward() raises here
+            got = fn(*(t.clone() for t in args))
         if not isinstance(got, tuple | list) or len(got) != 4:
             return "must return a tuple of four tensors (dW1, db1, dW2, db2)"
         for name, mine, ref in zip(GRAD_NAMES, got, want, strict=True):
@@ -70,9 +71,13 @@ def check_mlp_backward(fn: Callable, *, verbose: bool = True) -> Score:
     sigma(z2) against y, where z1 = x W1^T + b1, a1 = sigma(z1), z2 = a1 W2^T + b2.
 
     Shapes (float64 tensors): x (N, d_in), y (N,) of 0.0 and 1.0, W1 (hidden, d_in), b1 (hidden,),
-    W2 (1, hidden), b2 (1,); each gradient has its parameter's shape. Compared with autograd's to
-    1e-6. The public cases draw their numbers from case_generator(i), so the grader's seed
-    changes them all."""
+    W2 (1, hidden), b2 (1,) (one output unit); each gradient has its parameter's shape. Compared
+    with autograd's to 1e-6. The function is called under ``torch.no_grad()``, so an answer that
+    calls ``.backward()`` or ``torch.autograd.grad`` fails with the error autograd raises. It
+    cannot tell a ``torch.func.grad`` answer (a function transform, which ignores an outer
+    ``no_grad``) from the formulas, nor an answer graded in a separate kernel, where the
+    ``no_grad`` of this process does not reach. The public cases draw their numbers from
+    case_generator(i), so the grader's seed changes them all."""
     sizes = [  # (what, n, d_in, hidden, scale)
         ("XOR-sized: N 4, d_in 2, hidden 2", 4, 2, 2, 1.0),
         ("one example: N 1, d_in 3, hidden 5", 1, 3, 5, 1.0),
