@@ -84,7 +84,17 @@ def graded(tmp_path_factory):
     )
     good = definitions("21_masks_and_positions")
     save(small_notebook(PREAMBLE, good, wrong), root / "d_one_wrong" / f"{stem}.ipynb")
-    # 4. broken files: not JSON, and a notebook the book does not have
+    # 4. an answer computed with autograd, which the backprop checker refuses (it calls under
+    # torch.no_grad(), and the grader's kernel runs the call in the checker's grad mode)
+    autograd_answer = (
+        "def my_mlp_backward(x, y, W1, b1, W2, b2):\n"
+        "    params = [t.clone().requires_grad_(True) for t in (W1, b1, W2, b2)]\n"
+        "    z2 = torch.sigmoid(x @ params[0].T + params[1]) @ params[2].T + params[3]\n"
+        "    loss = F.binary_cross_entropy_with_logits(z2[:, 0], y)\n"
+        "    return tuple(torch.autograd.grad(loss, params))"
+    )
+    save(small_notebook(PREAMBLE, autograd_answer), root / "f_autograd" / "01_backprop.ipynb")
+    # 5. broken files: not JSON, and a notebook the book does not have
     (root / "e_broken").mkdir()
     (root / "e_broken" / "20_attention.ipynb").write_text("{not json", encoding="utf-8")
     save(load("20_attention"), root / "e_broken" / "99_my_notes.ipynb")
@@ -138,6 +148,13 @@ def test_one_wrong_function_costs_only_its_exercise(graded):
             assert r["message"].startswith("case "), r["message"]
         else:
             assert float(r["score"]) == 1.0, r
+
+
+def test_the_kernel_calls_in_the_checkers_grad_mode(graded):
+    """The backprop checker calls the learner's function under torch.no_grad(): an answer that
+    calls autograd fails in the grader's kernel as it fails in the notebook."""
+    row = by(graded[2], "f_autograd")[("01_backprop", "ex-backprop-mlp-backward")]
+    assert float(row["score"]) == 0.0 and "RuntimeError" in row["message"], row
 
 
 def test_submission_runs_in_a_kernel_process(graded):

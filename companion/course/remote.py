@@ -197,7 +197,10 @@ class RemoteFunction:
             i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.requires_grad
         )
         wire.write_message(self.kernel.inbox / "in", (list(args), kwargs))
-        self.kernel.run(self.kernel.snippet("call", self.name, list(self.references), grad))
+        # the call runs in the kernel under the checker's grad mode (a checker may call under
+        # torch.no_grad() so that an answer computed with autograd fails, as it does in the notebook)
+        mode = torch.is_grad_enabled()
+        self.kernel.run(self.kernel.snippet("call", self.name, list(self.references), grad, mode))
         out = self.reply("result")
         self.uses.update(str(u) for u in out.get("uses", []))
         _write_back(args, out.get("args"))

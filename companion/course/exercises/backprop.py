@@ -75,8 +75,8 @@ def check_mlp_backward(fn: Callable, *, verbose: bool = True) -> Score:
     with autograd's to 1e-6. The function is called under ``torch.no_grad()``, so an answer that
     calls ``.backward()`` or ``torch.autograd.grad`` fails with the error autograd raises. It
     cannot tell a ``torch.func.grad`` answer (a function transform, which ignores an outer
-    ``no_grad``) from the formulas, nor an answer graded in a separate kernel, where the
-    ``no_grad`` of this process does not reach. The public cases draw their numbers from
+    ``no_grad``) from the formulas. The grader's kernel runs the call in the checker's grad mode,
+    so the same holds when grading. The public cases draw their numbers from
     case_generator(i), so the grader's seed changes them all."""
     sizes = [  # (what, n, d_in, hidden, scale)
         ("XOR-sized: N 4, d_in 2, hidden 2", 4, 2, 2, 1.0),
