@@ -113,6 +113,11 @@ class Value:
         out = Value(self.data**exponent, (self,), f"**{exponent}")
 
         def _backward() -> None:  # d(x^k)/dx = k x^(k-1), and 0 for k = 0 (x^0 = 1, even at 0)
+            if exponent != 0 and self.data == 0 and exponent < 1:
+                raise ZeroDivisionError(
+                    f"d(x**{exponent})/dx is infinite at x = 0 (k x^(k-1) with k - 1 < 0); "
+                    "keep the base away from 0, e.g. (x + 1e-12) ** k"
+                )
             if exponent != 0:
                 self.grad += exponent * self.data ** (exponent - 1) * out.grad
 

@@ -257,6 +257,17 @@ def test_a_negative_base_with_a_fractional_exponent_raises_a_clear_value_error()
     assert (Value(-2.0) ** 2.0).data == 4.0
 
 
+def test_an_infinite_derivative_at_zero_raises_a_clear_error():
+    x = Value(0.0)
+    y = x**0.5  # the value is fine: sqrt(0) = 0
+    assert y.data == 0.0
+    with pytest.raises(ZeroDivisionError, match=r"infinite at x = 0"):
+        y.backward()
+    z = Value(0.0)
+    (z**2).backward()  # k >= 1: a finite derivative, 0
+    assert z.grad == 0.0
+
+
 def test_x_to_the_zero_has_derivative_zero_even_at_zero():
     for x0 in (0.0, 2.0, -1.5):
         x = Value(x0)

@@ -74,8 +74,9 @@ def check_mlp_backward(fn: Callable, *, verbose: bool = True) -> Score:
     W2 (1, hidden), b2 (1,) (one output unit); each gradient has its parameter's shape. Compared
     with autograd's to 1e-6. The function is called under ``torch.no_grad()``, so an answer that
     calls ``.backward()`` or ``torch.autograd.grad`` fails with the error autograd raises. It
-    cannot tell a ``torch.func.grad`` answer (a function transform, which ignores an outer
-    ``no_grad``) from the formulas. The grader's kernel runs the call in the checker's grad mode,
+    cannot tell an answer that switches autograd back on (``torch.enable_grad()``) or uses
+    ``torch.func.grad`` (a function transform, which ignores an outer ``no_grad``) from the
+    formulas. The grader's kernel runs the call in the checker's grad mode,
     so the same holds when grading. The public cases draw their numbers from
     case_generator(i), so the grader's seed changes them all."""
     sizes = [  # (what, n, d_in, hidden, scale)

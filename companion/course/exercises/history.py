@@ -288,7 +288,7 @@ def check_timeline_order(fn: Callable, *, verbose: bool = True) -> Score:
     cases: list[Case] = [
         ("two events", case(["the Transformer", "Rosenblatt's perceptron"])),
         (
-            "the 1960s and 1970s",
+            "1958 to 1974",
             case(
                 [
                     "backpropagation for networks",
