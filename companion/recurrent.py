@@ -2,7 +2,8 @@
 a GRU encoder-decoder with or without additive (Bahdanau) attention.
 
 Everything is batch-first. Masks are boolean and **True means "may attend"** (a real token), the
-convention of ``torch.nn.functional.scaled_dot_product_attention``.
+convention of ``torch.nn.functional.scaled_dot_product_attention``; this is the opposite of
+``nn.MultiheadAttention``'s ``key_padding_mask``, where True means "ignore" (chapter 21 §1.3).
 """
 
 from __future__ import annotations
@@ -21,18 +22,20 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 def recall_batch(
     batch: int, delay: int, vocab: int, generator: torch.Generator | None = None, blank: bool = True
 ) -> tuple[Tensor, Tensor]:
-    """A delayed-recall batch: remember the first token across ``delay`` distractors.
+    """A delayed-recall batch: remember the first token across ``delay`` steps.
 
-    Each sequence is ``[s, d_1, ..., d_delay, CUE]``: a symbol ``s``, then ``delay`` distractor
-    symbols, then the recall cue (token 1). The target is ``s``. Symbols (for ``s`` and the
-    distractors alike) are drawn uniformly from ``2 .. vocab - 1``, so chance accuracy is
-    ``1 / (vocab - 2)``; token 0 (``BLANK``) is not used here and is left free for padding.
+    Each sequence is ``[s, d_1, ..., d_delay, CUE]``: a symbol ``s``, then ``delay`` filler
+    tokens, then the recall cue (token 1, ``CUE``). The target is ``s``, drawn uniformly from the
+    symbols ``2 .. vocab - 1``, so chance accuracy is ``1 / (vocab - 2)``. With ``blank=True``
+    (the default) every filler is token 0 (``BLANK``); with ``blank=False`` the fillers are
+    distractor symbols drawn uniformly from ``2 .. vocab - 1`` like ``s``.
 
     Args:
         batch: number of sequences (>= 1).
-        delay: number of distractors between the symbol and the cue (>= 0).
+        delay: number of filler tokens between the symbol and the cue (>= 0).
         vocab: vocabulary size including the two special tokens (>= 3).
         generator: the CPU random generator to draw from (None: the global one).
+        blank: fill the delay with ``BLANK`` (True) or with random distractor symbols (False).
 
     Returns:
         ``x`` of shape ``(batch, delay + 2)`` and ``y`` of shape ``(batch,)``, both int64.
@@ -42,7 +45,8 @@ def recall_batch(
     if check.positive_int("vocab", vocab) < 3:
         check.fail("vocab", vocab, "an int >= 3", "two special tokens plus at least one symbol")
     x = torch.randint(2, vocab, (batch, delay + 2), generator=generator)  # (batch, delay + 2)
-    x[:, 1:-1] = BLANK if blank else x[:, 1:-1]
+    if blank:
+        x[:, 1:-1] = BLANK
     x[:, -1] = CUE
     return x, x[:, 0].clone()
 
@@ -51,25 +55,46 @@ class RecurrentClassifier(nn.Module):
     """Embedding -> one-layer ``nn.RNN`` (tanh), ``nn.LSTM`` or ``nn.GRU`` -> linear head on the
     last hidden state: a sequence of token ids ``(batch, seq)`` to logits ``(batch, n_classes)``.
 
+    The head reads the output at the last position, so the sequences must be **unpadded** (all
+    of the same length; no padding mask is taken).
+
     Args:
         vocab_size: number of token ids (>= 1).
         d_hidden: hidden size of the recurrent layer, also the embedding size (>= 1).
         cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
         n_classes: output size (default ``vocab_size``).
+        forget_bias: LSTM only: added to PyTorch's default forget-gate bias at initialisation
+            (to ``bias_ih_l0[d_hidden:2 * d_hidden]``; PyTorch's gate order is i, f, g, o), so
+            ``forget_bias=1.0`` starts the gate mostly open, ``f_t`` near ``sigmoid(1) = 0.73``
+            (Jozefowicz et al., 2015). Default 0.0: PyTorch's initialisation unchanged. A nonzero
+            value with another cell is a ``ValueError``.
     """
 
     def __init__(
-        self, vocab_size: int, d_hidden: int, cell: str = "rnn", n_classes: int | None = None
+        self,
+        vocab_size: int,
+        d_hidden: int,
+        cell: str = "rnn",
+        n_classes: int | None = None,
+        forget_bias: float = 0.0,
     ) -> None:
         super().__init__()
         check.positive_int("vocab_size", vocab_size)
         check.positive_int("d_hidden", d_hidden)
         check.one_of("cell", cell, tuple(CELLS))
         n_classes = vocab_size if n_classes is None else check.positive_int("n_classes", n_classes)
+        check.number("forget_bias", forget_bias)
+        if forget_bias != 0 and cell != "lstm":
+            raise ValueError(
+                f"forget_bias={forget_bias} applies to cell='lstm' only (got cell={cell!r})"
+            )
         self.cell = cell
         self.embed = nn.Embedding(vocab_size, d_hidden)
         self.rnn = CELLS[cell](d_hidden, d_hidden, batch_first=True)
         self.head = nn.Linear(d_hidden, n_classes)
+        if forget_bias != 0:
+            with torch.no_grad():  # gate order i, f, g, o: the forget gate is the second block
+                self.rnn.bias_ih_l0[d_hidden : 2 * d_hidden] += forget_bias
 
     def forward(self, x: Tensor) -> Tensor:
         """``x``: int64 ``(batch, seq)`` -> logits ``(batch, n_classes)``."""
@@ -122,10 +147,21 @@ class AdditiveAttention(nn.Module):
                 f"keys {tuple(keys.shape)} and values {tuple(values.shape)} must be "
                 "(batch, k_len, d) with the same batch and k_len"
             )
+        d_query = self.w_q.in_features
         if query.dim() not in (2, 3) or query.shape[0] != keys.shape[0]:
             raise ValueError(
                 f"query {tuple(query.shape)} must be (batch, d_query) or (batch, q_len, d_query) "
                 f"with batch = keys' batch {keys.shape[0]}"
+            )
+        if query.shape[-1] != d_query:
+            raise ValueError(
+                f"query {tuple(query.shape)} has last dimension {query.shape[-1]}, but this "
+                f"attention was built with d_query={d_query}"
+            )
+        if keys.shape[-1] != self.w_k.in_features:
+            raise ValueError(
+                f"keys {tuple(keys.shape)} have last dimension {keys.shape[-1]}, but this "
+                f"attention was built with d_key={self.w_k.in_features}"
             )
         if mask is not None:
             if mask.dtype != torch.bool or tuple(mask.shape) != tuple(keys.shape[:2]):
@@ -135,13 +171,15 @@ class AdditiveAttention(nn.Module):
                 )
             if not mask.any(dim=-1).all():
                 raise ValueError("mask has a row with no True entry: nothing to attend to")
-        return self._attend(query, self.w_k(keys), values, mask)
+        return self.attend_projected(query, self.w_k(keys), values, mask)
 
-    def _attend(
+    def attend_projected(
         self, query: Tensor, projected_keys: Tensor, values: Tensor, mask: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        """:meth:`forward` with ``W_k keys`` (batch, k_len, d_attn) already computed, so that a
-        decoder computes it once per sequence rather than once per step; arguments unchecked."""
+        """:meth:`forward` with ``W_k keys`` ``(batch, k_len, d_attn)`` already computed (as
+        ``self.w_k(keys)``), so that a decoder computes it once per sequence rather than once per
+        step. Shapes and returns as in :meth:`forward`. The arguments are **not checked**: call
+        :meth:`forward` unless the projection is reused across calls (as ``GRUSeq2Seq`` does)."""
         single = query.dim() == 2
         q = query[:, None] if single else query  # (batch, q_len, d_query)
         # e_ij = v^T tanh(W_q q_i + W_k k_j)
@@ -164,7 +202,13 @@ class GRUSeq2Seq(nn.Module):
 
     - ``attention=False``: ``c_t = h_S`` at every step, one fixed vector (Cho et al., 2014);
     - ``attention=True``: ``c_t = sum_j a_tj h_j`` with ``a_t = softmax_j(v^T tanh(W_q s_{t-1} +
-      W_k h_j))`` (Bahdanau et al., 2015), recomputed at every step.
+      W_k h_j))`` (Bahdanau et al., 2015), recomputed at every step. The query is ``s_{t-1}``, the
+      decoder state **before** it reads ``y_{t-1}`` (Bahdanau's ``e_ij = a(s_{i-1}, h_j)``), not
+      the state after reading it (Luong et al., 2015).
+
+    The decoder starts from ``h_S`` and, like Cho et al.'s, gets the context at every step (Sutskever
+    et al. only initialised the decoder from the encoder's final state). The encoder is a
+    one-directional GRU (Bahdanau et al. used a bidirectional one).
 
     Both variants have the same parameters apart from the attention's ``W_q, W_k, v``.
 
@@ -228,6 +272,8 @@ class GRUSeq2Seq(nn.Module):
             ``(batch, tgt_len, src_len)`` (None without attention).
         """
         _check_ids("tgt_in", tgt_in, self.vocab_size)
+        if tgt_in.shape[1] == 0:
+            raise ValueError(f"tgt_in {tuple(tgt_in.shape)} is empty: it needs at least BOS")
         if tgt_in.shape[0] != src.shape[0]:
             raise ValueError(f"tgt_in has batch {tgt_in.shape[0]} but src has batch {src.shape[0]}")
         states, last = self.encode(src, src_mask)
@@ -240,7 +286,9 @@ class GRUSeq2Seq(nn.Module):
         keys = self.attn.w_k(states)  # (batch, src_len, d_hidden): W_k h_j, once per sequence
         outs, contexts, weights = [], [], []
         for t in range(tgt_in.shape[1]):
-            c, a = self.attn._attend(s[0], keys, states, src_mask)  # (batch, d), (batch, src_len)
+            c, a = self.attn.attend_projected(
+                s[0], keys, states, src_mask
+            )  # (batch, d), (batch, src_len)
             o, s = self.decoder(torch.cat([emb[:, t], c], dim=-1)[:, None], s)  # o: (batch, 1, d)
             outs.append(o[:, 0])
             contexts.append(c)
@@ -275,7 +323,7 @@ class GRUSeq2Seq(nn.Module):
             if self.attn is None:
                 c = last
             else:
-                c, _ = self.attn._attend(s[0], keys, states, src_mask)  # (batch, d_hidden)
+                c, _ = self.attn.attend_projected(s[0], keys, states, src_mask)  # (batch, d_hidden)
             o, s = self.decoder(torch.cat([self.tgt_embed(y), c], dim=-1)[:, None], s)
             y = self.out(torch.cat([o[:, 0], c], dim=-1)).argmax(dim=-1)  # (batch,)
             y = torch.where(done, torch.full_like(y, eos_id), y)

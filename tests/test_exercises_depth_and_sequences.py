@@ -1,12 +1,18 @@
-"""Checkers of notebooks/02_depth_and_sequences: the notebook's hand-written backward pass gets full
-marks, typical mistakes in it are rejected, and no expected value leaks into the messages."""
+"""Checkers of notebooks/02_depth_and_sequences: the notebook's hand-written backward pass and its
+measured first depth below 0.1% get full marks, typical mistakes are rejected, and no expected
+value leaks into the messages."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
-from companion.course.exercises.depth_and_sequences import check_layer_gradient_norms
+from companion.course.exercises.depth_and_sequences import (
+    check_first_depth_below,
+    check_layer_gradient_norms,
+)
 
 PHI = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 
@@ -95,6 +101,15 @@ def squared_norms(weights, x, activation):  # ||dL/dW||^2
     return my_layer_gradient_norms(weights, x, activation) ** 2
 
 
+def uses_autograd(weights, x, activation):  # right numbers, but not the exercise: rejected
+    ws = [w.clone().requires_grad_() for w in weights]
+    h = x
+    for w in ws:
+        h = PHI[activation](h @ w.T)
+    grads = torch.autograd.grad(0.5 * (h**2).sum() / x.shape[0], ws)
+    return torch.stack([g.norm() for g in grads])
+
+
 def test_the_reference_matches_autograd():
     g = torch.Generator().manual_seed(0)
     weights = [torch.randn(6, 6, generator=g, dtype=torch.float64) / 2 for _ in range(4)]
@@ -127,6 +142,13 @@ def test_wrong_backward_passes_are_rejected(fn):
     assert any("relative error" in m for m in score.messages), str(score)
 
 
+def test_an_autograd_answer_is_rejected():
+    with torch.enable_grad():
+        score = check_layer_gradient_norms(uses_autograd, verbose=False)
+    assert score.passed == 0, str(score)
+    assert torch.is_grad_enabled()
+
+
 def test_a_wrong_shape_and_a_non_tensor_are_reported():
     score = check_layer_gradient_norms(
         lambda w, x, a: my_layer_gradient_norms(w, x, a)[:-1], verbose=False
@@ -143,7 +165,100 @@ def test_the_reference_passes_every_case():
     assert score.passed == score.total == 7, str(score)
 
 
+# --- the prediction: the first depth below a threshold ------------------------------------------
+
+
+def init_sigmoid_weights(depth, seed=0, width=64):
+    """The notebook's init_weights(depth, "sigmoid", seed): Xavier uniform, float64."""
+    g = torch.Generator().manual_seed(seed)
+    a = math.sqrt(6 / (2 * width))
+    return [
+        (torch.rand((width, width), generator=g, dtype=torch.float64) * 2 - 1) * a
+        for _ in range(depth)
+    ]
+
+
+def my_first_depth_below(threshold, seed=0):
+    """The notebook's solution: measured with the hand-written backward pass."""
+    x = torch.randn(
+        128, 64, generator=torch.Generator().manual_seed(1000 + seed), dtype=torch.float64
+    )
+    for depth in range(2, 31):
+        norms = my_layer_gradient_norms(init_sigmoid_weights(depth, seed), x, "sigmoid")
+        if norms[0] / norms[-1] < threshold:
+            return depth
+    return None
+
+
+def first_depth_by_autograd(threshold):
+    """Another route: autograd, and log10 of the ratio against log10 of the threshold."""
+    x = torch.randn(128, 64, generator=torch.Generator().manual_seed(1000), dtype=torch.float64)
+    depth = 1
+    while True:
+        depth += 1
+        ws = [w.requires_grad_() for w in init_sigmoid_weights(depth)]
+        h = x
+        for w in ws:
+            h = torch.sigmoid(h @ w.T)
+        (0.5 * (h**2).sum() / 128).backward()
+        if math.log10(ws[0].grad.norm() / ws[-1].grad.norm()) < math.log10(threshold):
+            return depth
+
+
+def always_4(threshold):  # the 1% answer, whatever the threshold
+    return 4
+
+
+def always_5(threshold):  # the prediction, not measured
+    return 5
+
+
+def always_6(threshold):
+    return 6
+
+
+def last_depth_above(threshold):  # off by one: the last depth still above the threshold
+    return my_first_depth_below(threshold) - 1
+
+
+def one_too_deep(threshold):
+    return my_first_depth_below(threshold) + 1
+
+
+def as_a_float(threshold):
+    return float(my_first_depth_below(threshold))
+
+
+def test_the_first_depth_below_one_per_mille_is_5_in_six_seeds():
+    assert [my_first_depth_below(1e-3, seed) for seed in range(6)] == [5] * 6
+    assert my_first_depth_below(1e-2) == 4  # the old 1% question: 3 in four of the six seeds
+    assert [my_first_depth_below(1e-2, seed) for seed in range(6)].count(3) == 4
+    score = check_first_depth_below(my_first_depth_below, verbose=False)
+    assert score.passed == score.total == 4, str(score)
+
+
+@pytest.mark.parametrize(
+    "fn", [always_4, always_5, always_6, last_depth_above, one_too_deep, as_a_float]
+)
+def test_wrong_first_depths_are_rejected(fn):
+    score = check_first_depth_below(fn, verbose=False)
+    assert score.passed < score.total, str(score)
+
+
+def test_the_first_depth_messages_give_a_direction_not_the_answer():
+    score = check_first_depth_below(always_4, verbose=False)
+    assert any("too shallow" in m for m in score.messages), str(score)
+    score = check_first_depth_below(always_6, verbose=False)
+    assert any("too deep" in m for m in score.messages), str(score)
+
+
 # --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
 
-REFERENCES = {"ex-depth-and-sequences-backward": (my_layer_gradient_norms,)}
-OTHER_RIGHT_ANSWERS = [("ex-depth-and-sequences-backward", (norms_from_pre_activations,))]
+REFERENCES = {
+    "ex-depth-and-sequences-backward": (my_layer_gradient_norms,),
+    "ex-depth-and-sequences-first-depth": (my_first_depth_below,),
+}
+OTHER_RIGHT_ANSWERS = [
+    ("ex-depth-and-sequences-backward", (norms_from_pre_activations,)),
+    ("ex-depth-and-sequences-first-depth", (first_depth_by_autograd,)),
+]

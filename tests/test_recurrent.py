@@ -214,3 +214,61 @@ def test_seq2seq_errors():
         model.greedy_decode(src, 1, 7, max_len=3)
     with pytest.raises(ValueError, match="max_len=0"):
         model.greedy_decode(src, 1, 2, max_len=0)
+
+
+def test_the_attention_query_is_the_state_before_reading_the_previous_token():
+    """Bahdanau's e_tj = a(s_{t-1}, h_j): the weights of step t come from the decoder state before
+    it reads y_{t-1} = tgt_in[:, t], so changing tgt_in[:, t] leaves rows 0..t alone and changes
+    row t + 1 (a Luong-style query, computed after reading, would change row t)."""
+    torch.manual_seed(0)
+    model = GRUSeq2Seq(9, 8, attention=True).double()
+    src, tgt_in = torch.randint(3, 9, (2, 5)), torch.randint(3, 9, (2, 4))
+    _, weights = model(src, tgt_in)
+    states, last = model.encode(src)
+    torch.testing.assert_close(weights[:, 0], model.attn(last, states)[1])  # s_0 = h_S
+    for t in range(3):
+        changed = tgt_in.clone()
+        changed[:, t] = 3 + (changed[:, t] - 2) % 6  # another symbol in every row
+        _, w2 = model(src, changed)
+        torch.testing.assert_close(w2[:, : t + 1], weights[:, : t + 1])
+        assert (w2[:, t + 1] - weights[:, t + 1]).abs().max() > 1e-6
+    # step by step: the query of row t + 1 is the decoder state after reading y_t and c_t
+    s = last[None].contiguous()
+    for t in range(4):
+        c, a = model.attn(s[0], states)
+        torch.testing.assert_close(a, weights[:, t])
+        _, s = model.decoder(torch.cat([model.tgt_embed(tgt_in[:, t]), c], dim=-1)[:, None], s)
+
+
+def test_forget_bias_opens_the_lstm_forget_gate_only():
+    torch.manual_seed(0)
+    base = RecurrentClassifier(7, 6, "lstm")
+    torch.manual_seed(0)
+    opened = RecurrentClassifier(7, 6, "lstm", forget_bias=1.0)
+    b0, b1 = base.rnn.bias_ih_l0.detach(), opened.rnn.bias_ih_l0.detach()
+    torch.testing.assert_close(b1[6:12], b0[6:12] + 1)  # gate order i, f, g, o
+    torch.testing.assert_close(b1[:6], b0[:6])
+    torch.testing.assert_close(b1[12:], b0[12:])
+    torch.testing.assert_close(opened.rnn.bias_hh_l0, base.rnn.bias_hh_l0)
+    x = torch.randint(7, (3, 4))
+    assert not torch.allclose(opened(x), base(x))
+    # the default leaves PyTorch's initialisation as it is
+    torch.manual_seed(0)
+    torch.testing.assert_close(RecurrentClassifier(7, 6, "lstm", forget_bias=0.0)(x), base(x))
+    with pytest.raises(ValueError, match="cell='lstm' only"):
+        RecurrentClassifier(7, 6, "gru", forget_bias=1.0)
+    with pytest.raises(TypeError, match="forget_bias"):
+        RecurrentClassifier(7, 6, "lstm", forget_bias="1")
+    with pytest.raises(ValueError, match="forget_bias=inf"):
+        RecurrentClassifier(7, 6, "lstm", forget_bias=float("inf"))
+
+
+def test_new_errors_are_clear():
+    attn = AdditiveAttention(3, 4)
+    with pytest.raises(ValueError, match="d_query=3"):
+        attn(torch.randn(2, 5), torch.randn(2, 6, 4))
+    with pytest.raises(ValueError, match="d_key=4"):
+        attn(torch.randn(2, 3), torch.randn(2, 6, 5))
+    model = GRUSeq2Seq(9, 8, attention=True)
+    with pytest.raises(ValueError, match="empty"):
+        model(torch.randint(3, 9, (2, 5)), torch.zeros(2, 0, dtype=torch.long))
