@@ -206,8 +206,8 @@ class GRUSeq2Seq(nn.Module):
       decoder state **before** it reads ``y_{t-1}`` (Bahdanau's ``e_ij = a(s_{i-1}, h_j)``), not
       the state after reading it (Luong et al., 2015).
 
-    The decoder starts from ``h_S`` and, like Cho et al.'s, gets the context at every step (Sutskever
-    et al. only initialised the decoder from the encoder's final state). The encoder is a
+    The decoder starts from ``h_S`` and, like Cho et al.'s, gets the context at every step
+    (Sutskever et al. only initialised the decoder from the encoder's final state). The encoder is a
     one-directional GRU (Bahdanau et al. used a bidirectional one).
 
     Both variants have the same parameters apart from the attention's ``W_q, W_k, v``.

@@ -149,6 +149,13 @@ def test_an_autograd_answer_is_rejected():
     assert torch.is_grad_enabled()
 
 
+def test_the_checker_can_be_called_under_no_grad():
+    """A learner's notebook may have turned autograd off; the checker's own reference needs it."""
+    with torch.no_grad():
+        score = check_layer_gradient_norms(my_layer_gradient_norms, verbose=False)
+    assert score.passed == score.total > 0, str(score)
+
+
 def test_a_wrong_shape_and_a_non_tensor_are_reported():
     score = check_layer_gradient_norms(
         lambda w, x, a: my_layer_gradient_norms(w, x, a)[:-1], verbose=False
@@ -252,7 +259,8 @@ def test_the_first_depth_messages_give_a_direction_not_the_answer():
     assert any("too deep" in m for m in score.messages), str(score)
 
 
-# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+# --- for tests/test_course.py: the notebook's solutions, in the checker's argument order, and
+# other right answers
 
 REFERENCES = {
     "ex-depth-and-sequences-backward": (my_layer_gradient_norms,),

@@ -1,4 +1,5 @@
-"""Checkers of the chapter "Why depth and long sequences were hard" (notebooks/02_depth_and_sequences)."""
+"""Checkers of the chapter "Why depth and long sequences were hard"
+(notebooks/02_depth_and_sequences)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ RTOL = 1e-6  # relative tolerance per layer; the cases are float64
 def _reference_norms(weights: list[Tensor], x: Tensor, activation: str) -> Tensor:
     """||dL/dW_l||_F for l = 1..depth by autograd, L = 0.5 * sum(h_L ** 2) / batch."""
     phi = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[activation]
-    ws = [w.detach().clone().requires_grad_() for w in weights]
-    h = x.detach().clone()
-    for w in ws:
-        h = phi(h @ w.T)  # (batch, width)
-    loss = 0.5 * (h**2).sum() / x.shape[0]
-    grads = torch.autograd.grad(loss, ws)
+    with torch.enable_grad():  # a learner may call the checker under torch.no_grad()
+        ws = [w.detach().clone().requires_grad_() for w in weights]
+        h = x.detach().clone()
+        for w in ws:
+            h = phi(h @ w.T)  # (batch, width)
+        loss = 0.5 * (h**2).sum() / x.shape[0]
+        grads = torch.autograd.grad(loss, ws)
     return torch.stack([g.norm() for g in grads])  # (depth,)
 
 
@@ -43,7 +45,10 @@ def _compare_relative(got: object, want: Tensor) -> str | None:
     err = ((got - want).abs() / want.abs().clamp_min(1e-300)).max().item()
     if not err <= RTOL:
         worst = int(((got - want).abs() / want.abs().clamp_min(1e-300)).argmax()) + 1
-        return f"layer norms differ (max relative error {err:.1e} > {RTOL:.0e}, worst at layer {worst})"
+        return (
+            f"layer norms differ (max relative error {err:.1e} > {RTOL:.0e}, "
+            f"worst at layer {worst})"
+        )
     return None
 
 
@@ -120,8 +125,7 @@ def _sigmoid_ratio(depth: int, seed: int = 0) -> float:
     x = torch.randn(
         BATCH, WIDTH, generator=torch.Generator().manual_seed(1000 + seed), dtype=torch.float64
     )
-    with torch.enable_grad():
-        norms = _reference_norms(weights, x, "sigmoid")
+    norms = _reference_norms(weights, x, "sigmoid")
     return (norms[0] / norms[-1]).item()
 
 
