@@ -253,7 +253,8 @@ def test_messages_never_show_expected_values():
 # --- the registry against the notebooks -----------------------------------------------------------
 
 
-# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+# --- for tests/test_course.py: the notebook's solutions, in the checker's argument order, and
+# other right answers
 
 REFERENCES = {
     "ex-attention-implement": (attention,),

@@ -160,7 +160,8 @@ def test_messages_never_show_expected_values():
     assert re.search(r"max error \d\.\de[-+]\d\d > 1e-10", text)
 
 
-# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+# --- for tests/test_course.py: the notebook's solutions, in the checker's argument order, and
+# other right answers
 
 REFERENCES = {
     "ex-bert-mask-tokens": (my_mask_tokens,),

@@ -196,7 +196,8 @@ def test_checker_does_not_change_the_config_it_is_given_or_the_rng():
     assert check_parameter_count(encoder_decoder_parameters, verbose=False).score == 1.0
 
 
-# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+# --- for tests/test_course.py: the notebook's solutions, in the checker's argument order, and
+# other right answers
 
 REFERENCES = {
     "ex-build-transformer-causal-attention": (causal_self_attention,),

@@ -165,7 +165,8 @@ def test_messages_never_show_expected_values():
     )
 
 
-# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+# --- for tests/test_course.py: the notebook's solutions, in the checker's argument order, and
+# other right answers
 
 REFERENCES = {
     "ex-pretrained-mean-pooling": (mean_pooling,),

@@ -165,7 +165,8 @@ def test_greedy_checker_blames_only_the_masked_cases():
     assert all(("passed" in m) == ("no eos" in m or "max_len 1" in m) for m in score.messages)
 
 
-# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+# --- for tests/test_course.py: the notebook's solutions, in the checker's argument order, and
+# other right answers
 
 REFERENCES = {
     "ex-seq2seq-chinese-numeral": (my_chinese_numeral,),

@@ -114,7 +114,8 @@ def test_messages_never_show_expected_values():
     assert "max error" in text and "> 1e-06" in text
 
 
-# --- for tests/test_course.py: the notebook's solutions (the checker's argument order) and other right answers
+# --- for tests/test_course.py: the notebook's solutions, in the checker's argument order, and
+# other right answers
 
 REFERENCES = {
     "ex-train-gpt-ngram": (ngram_dense,),
