@@ -180,27 +180,61 @@ def literal(node: ast.expr | None) -> bool:
     return True
 
 
+def read_names(src: str) -> set[str]:
+    """The names a piece of code reads."""
+    tree = ast.parse(src)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def bound_names(node: ast.stmt) -> set[str]:
+    """The names an import, assignment, def or class statement binds."""
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, ast.FunctionDef | ast.ClassDef):
+        return {node.name}
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
 def definitions(stem: str) -> str:
     """What the checked solutions of ``stem`` define (their imports, constants and functions),
-    without the lines that try them out."""
+    without the lines that try them out, after the chapter's own definitions they use (a
+    solution may call a function or read a constant that a public cell defines)."""
     nb = load(stem)
     names = {n for ex in code_exercises().values() if ex.notebook == stem for n in ex.names}
     kinds = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.FunctionDef, ast.ClassDef)
     parts, found = [], set()
-    for cell in nb["cells"]:
-        if "solution" in cell.get("metadata", {}).get("tags", []):
-            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            body = ast.parse(src).body
-            if not any(isinstance(n, ast.FunctionDef) and n.name in names for n in body):
-                continue
+    public: dict[str, tuple[int, str]] = {}  # name -> (position, source) of its public definition
+    for position, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        tags = cell.get("metadata", {}).get("tags", [])
+        body = ast.parse(src).body
+        if "solution" not in tags:
             for node in body:
-                if isinstance(node, ast.Assign | ast.AnnAssign) and not literal(node.value):
-                    continue  # trying the functions out, not defining them
-                if isinstance(node, kinds):
-                    parts.append(ast.get_source_segment(src, node))
-                    found.add(getattr(node, "name", None))
+                literal_value = not isinstance(node, ast.Assign | ast.AnnAssign) or literal(
+                    node.value
+                )
+                if "setup" not in tags and isinstance(node, kinds) and literal_value:
+                    for name in bound_names(node):
+                        public[name] = (position, ast.get_source_segment(src, node))
+            continue
+        if not any(isinstance(n, ast.FunctionDef) and n.name in names for n in body):
+            continue
+        for node in body:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and not literal(node.value):
+                continue  # trying the functions out, not defining them
+            if isinstance(node, kinds):
+                parts.append(ast.get_source_segment(src, node))
+                found.add(getattr(node, "name", None))
     assert names <= found, names - found
-    return "\n\n".join(parts)
+    needed, used = set().union(*map(read_names, parts)), {}
+    while needed:  # the public definitions the solutions read, and what those read in turn
+        name = needed.pop()
+        if name in public and name not in used:
+            used[name] = public[name]
+            needed |= read_names(public[name][1])
+    prelude = sorted(set(used.values()))  # each definition once, in the notebook's order
+    return "\n\n".join([src for _, src in prelude] + parts)
 
 
 def small_notebook(*cells: str) -> dict:
