@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("layers",),
     ("models",),
     ("generate", "train", "objectives", "pretrained"),  # what is done with models
+    ("lora", "compression"),  # LoRA adapters, int8 quantization and pruning of trained models
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]
