@@ -16,6 +16,11 @@ Pre-training is self-supervised (自监督): the labels come from the text itsel
   (:class:`PretrainingBatches` builds the pairs from whole sentences, :func:`nsp_pairs` draws
   them; BERT's loss is the unweighted sum ``L_MLM + L_NSP``, :func:`mlm_nsp_loss`.)
 
+- **Span corruption** (T5's objective, Raffel et al. 2020, §3.1.4): drop about 15% of the tokens
+  in spans of mean length 3 (:func:`random_spans_mask`), replace each span in the input by one
+  sentinel, and make the target the sentinels, each followed by the tokens it replaced
+  (:func:`span_corruption`); an encoder reads the input, a decoder writes the target.
+
 Fine-tuning (微调) then trains the encoder and a new classification head on labelled examples
 (:class:`ClassificationBatches`, :func:`classification_loss`, :func:`accuracy`).
 
@@ -53,6 +58,8 @@ __all__ = [
     "mlm_nsp_loss",
     "nsp_loss",
     "nsp_pairs",
+    "random_spans_mask",
+    "span_corruption",
 ]
 
 IGNORE_INDEX = -100  # the label of a position that takes no loss (F.cross_entropy's ignore_index)
@@ -158,6 +165,127 @@ def mask_tokens(
     corrupted = torch.where(to_random, allowed[draw], corrupted)
     labels = torch.where(selected, cpu_ids, IGNORE_INDEX)
     return corrupted.to(ids.device), labels.to(ids.device)
+
+
+def _span_counts(length: int, noise_density: float, mean_span_length: float) -> tuple[int, int]:
+    """T5's counts for a sequence of ``length``: noise tokens and noise spans."""
+    n_noise = min(max(round(length * noise_density), 1), length - 1)
+    n_spans = max(round(n_noise / mean_span_length), 1)
+    return n_noise, min(n_spans, n_noise, length - n_noise)
+
+
+def _random_segmentation(n_items: int, n_segments: int, generator: torch.Generator) -> Tensor:
+    """``n_items`` split into ``n_segments`` non-empty runs, uniformly over all such splits:
+    ``(n_segments,)`` int64 lengths summing to ``n_items``."""
+    cuts = torch.randperm(n_items - 1, generator=generator)[: n_segments - 1].sort().values + 1
+    edges = torch.cat([torch.tensor([0]), cuts, torch.tensor([n_items])])  # (n_segments + 1,)
+    return edges.diff()
+
+
+def random_spans_mask(
+    length: int,
+    generator: torch.Generator,
+    *,
+    noise_density: float = 0.15,
+    mean_span_length: float = 3.0,
+) -> Tensor:
+    """Which tokens span corruption drops: a ``(length,)`` bool tensor, True = noise (T5's
+    ``random_spans_noise_mask``, Raffel et al. 2020, §3.1.4).
+
+    Exactly ``round(length * noise_density)`` tokens are noise (at least 1, at most
+    ``length - 1``), in ``round(n_noise / mean_span_length)`` spans (at least 1). The noise
+    tokens and the kept tokens are each split into that many non-empty runs uniformly at random,
+    and the runs alternate, kept first and noise last (T5's layout: the sequence never starts with
+    noise, and its last span ends it, before the end-of-sequence token), so the mean span
+    length is ``n_noise / n_spans``, about ``mean_span_length``.
+
+    Args:
+        length: tokens in the sequence, at least 2.
+        generator: a CPU generator; the only source of randomness.
+        noise_density: the share of tokens to drop, in (0, 1) (T5: 0.15).
+        mean_span_length: the mean length of a dropped span, >= 1 (T5: 3).
+    """
+    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
+        raise ValueError(f"length={length!r} must be an int >= 2: a span and a kept token")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}; "
+            "pass torch.Generator().manual_seed(0)"
+        )
+    check.number("noise_density", noise_density, 0, 1, low_open=True, high_open=True)
+    check.number("mean_span_length", mean_span_length, 1, hint="T5 uses 3")
+    n_noise, n_spans = _span_counts(length, noise_density, mean_span_length)
+    noise = _random_segmentation(n_noise, n_spans, generator)  # (n_spans,)
+    kept = _random_segmentation(length - n_noise, n_spans, generator)  # (n_spans,)
+    runs = torch.stack([kept, noise], dim=1).flatten()  # (2 n_spans,) kept, noise, kept, ...
+    is_noise = torch.arange(2 * n_spans) % 2 == 1  # (2 n_spans,)
+    return torch.repeat_interleave(is_noise, runs)  # (length,)
+
+
+def span_corruption(
+    ids: Tensor,
+    generator: torch.Generator,
+    *,
+    sentinel_ids: Sequence[int],
+    noise_density: float = 0.15,
+    mean_span_length: float = 3.0,
+) -> tuple[Tensor, Tensor]:
+    """T5's span corruption of one sequence (Raffel et al. 2020, §3.1.4 and Figure 2).
+
+    :func:`random_spans_mask` picks the spans; in the input each span is replaced by ONE
+    sentinel, ``sentinel_ids[k]`` for the k-th span (T5's ``<extra_id_k>``); the target is, for
+    each span in order, its sentinel followed by the span's tokens, then one final sentinel::
+
+        ids:     Thank you for inviting me to your party last week .
+        input:   Thank you <X> me to your party <Y> week .
+        target:  <X> for inviting <Y> last <Z>
+
+    Replacing the sentinels of the input by the target's spans gives back ``ids``.
+
+    Args:
+        ids: ``(seq,)`` int64 token ids of one sequence, ``seq >= 2``.
+        generator: a CPU generator; the only source of randomness.
+        sentinel_ids: ids of the sentinels, in order; at least ``n_spans + 1`` of them (T5 has
+            100, ``<extra_id_0>`` = the last id of its vocabulary, counting down).
+        noise_density: the share of tokens dropped (T5: 0.15).
+        mean_span_length: the mean span length (T5: 3).
+
+    Returns:
+        ``inputs (seq - n_noise + n_spans,)`` and ``targets (n_noise + n_spans + 1,)``, int64.
+    """
+    if not isinstance(ids, Tensor) or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        got = ids.dtype if isinstance(ids, Tensor) else type(ids).__name__
+        raise TypeError(f"ids must be an integer tensor of token ids, got {got}")
+    if ids.ndim != 1:
+        raise ValueError(
+            f"ids must have shape (seq,), one sequence, got {tuple(ids.shape)}; corrupt each row "
+            "of a batch separately (the results differ in length)"
+        )
+    sentinels = torch.as_tensor(list(sentinel_ids), dtype=torch.long)
+    length = len(ids)
+    if length < 2:
+        raise ValueError(f"ids has {length} token(s); span corruption needs at least 2")
+    mask = random_spans_mask(
+        length, generator, noise_density=noise_density, mean_span_length=mean_span_length
+    )  # (seq,) True = noise
+    starts = mask & ~torch.cat([torch.tensor([False]), mask[:-1]])  # (seq,) first of each span
+    n_spans = int(starts.sum())
+    if len(sentinels) < n_spans + 1:
+        raise ValueError(
+            f"sentinel_ids has {len(sentinels)} ids but this sequence of {length} tokens needs "
+            f"{n_spans + 1} ({n_spans} spans and the final one); pass more sentinels"
+        )
+    if torch.isin(ids.cpu(), sentinels).any():
+        raise ValueError("ids already contains a sentinel id; sentinels must not occur in the text")
+    cpu_ids = ids.long().cpu()
+    span_of = torch.cumsum(starts.long(), 0) - 1  # (seq,) index k of the span a token is in
+    marked = torch.where(starts, sentinels[span_of.clamp(min=0)], cpu_ids)  # (seq,)
+    inputs = marked[~mask | starts]  # kept tokens, and one sentinel per span
+    # target: for each noise token, its sentinel first when it starts a span
+    pieces = torch.stack([sentinels[span_of.clamp(min=0)], cpu_ids], dim=1)  # (seq, 2)
+    take = torch.stack([starts, mask], dim=1)  # (seq, 2)
+    targets = torch.cat([pieces[take], sentinels[n_spans : n_spans + 1]])
+    return inputs.to(ids.device), targets.to(ids.device)
 
 
 def nsp_pairs(

@@ -1,5 +1,5 @@
-"""companion.objectives (BERT's MLM and NSP objectives, fine-tuning batches) and the toy-language
-task of companion.data.toy_language."""
+"""companion.objectives (BERT's MLM and NSP objectives, T5's span corruption, fine-tuning
+batches) and the toy-language task of companion.data.toy_language."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ from companion.objectives import (
     mlm_nsp_loss,
     nsp_loss,
     nsp_pairs,
+    random_spans_mask,
+    span_corruption,
 )
 from companion.train import TrainConfig, train
 
@@ -446,3 +448,126 @@ def test_word_tokenizer():
         tok.token_to_id("king")
     with pytest.raises(ValueError, match="repeat"):
         WordTokenizer(["king"])
+
+
+# --- span corruption (T5) ------------------------------------------------------------------------
+
+SENTINELS = tuple(range(1000, 1100))  # ids outside the text's range
+
+
+def spans_of(mask: torch.Tensor) -> list[int]:
+    """Lengths of the runs of True in a 1-D bool mask."""
+    lengths, run = [], 0
+    for x in [*mask.tolist(), False]:
+        if x:
+            run += 1
+        elif run:
+            lengths.append(run)
+            run = 0
+    return lengths
+
+
+def reconstruct(inputs: torch.Tensor, targets: torch.Tensor) -> list[int]:
+    """Put each target span back in place of its sentinel."""
+    spans, current = {}, None
+    for t in targets.tolist():
+        if t in SENTINELS:
+            current = t
+            spans[current] = []
+        else:
+            spans[current].append(t)
+    out = []
+    for t in inputs.tolist():
+        out += spans[t] if t in SENTINELS else [t]
+    return out
+
+
+def test_span_mask_counts_and_mean_length():
+    g, lengths, noise, total = gen(0), [], 0, 0
+    for n in (20, 57, 100, 512):
+        for _ in range(200):
+            mask = random_spans_mask(n, g)
+            assert mask.shape == (n,) and mask.dtype == torch.bool
+            assert int(mask.sum()) == round(0.15 * n)  # T5 fixes the count per sequence
+            assert not mask[0] and mask[-1]  # kept first, a span last
+            lengths += spans_of(mask)
+            noise, total = noise + int(mask.sum()), total + n
+    assert abs(noise / total - 0.15) < 0.005
+    assert abs(sum(lengths) / len(lengths) - 3.0) < 0.1
+
+
+def test_span_lengths_vary_and_are_uniform_splits():
+    g = gen(1)
+    lengths = [x for _ in range(2000) for x in spans_of(random_spans_mask(100, g))]
+    assert sum(lengths) / len(lengths) == 3.0  # 15 noise tokens in 5 spans, every time
+    assert min(lengths) == 1 and max(lengths) >= 8  # not all of length 3
+
+
+def test_span_corruption_round_trip_and_sentinels_in_order():
+    g = gen(2)
+    for n in (2, 3, 10, 31, 200):
+        for _ in range(50):
+            ids = torch.randint(0, 500, (n,), generator=g)
+            inputs, targets = span_corruption(ids, g, sentinel_ids=SENTINELS)
+            assert reconstruct(inputs, targets) == ids.tolist()
+            used_in = [t for t in inputs.tolist() if t in SENTINELS]
+            used_out = [t for t in targets.tolist() if t in SENTINELS]
+            k = len(used_in)
+            assert used_in == list(SENTINELS[:k]) and used_out == list(SENTINELS[: k + 1])
+            assert targets[0].item() == SENTINELS[0] and targets[-1].item() == SENTINELS[k]
+            n_noise = len(targets) - k - 1
+            assert len(inputs) == n - n_noise + k
+            assert inputs.dtype == targets.dtype == torch.long
+
+
+def test_span_corruption_example_of_t5_figure_2_layout():
+    ids = torch.arange(10)
+    inputs, targets = span_corruption(ids, gen(3), sentinel_ids=SENTINELS, noise_density=0.3)
+    # 3 noise tokens in 1 span (3 / 3): input = the rest with one sentinel, target = it + span + end
+    assert len(inputs) == 8 and len(targets) == 5
+    assert targets[0] == SENTINELS[0] and targets[-1] == SENTINELS[1]
+
+
+def test_span_corruption_is_deterministic_given_the_generator():
+    ids = torch.arange(100)
+    a = span_corruption(ids, gen(7), sentinel_ids=SENTINELS)
+    b = span_corruption(ids, gen(7), sentinel_ids=SENTINELS)
+    c = span_corruption(ids, gen(8), sentinel_ids=SENTINELS)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not torch.equal(a[0], c[0])
+
+
+def test_span_corruption_keeps_the_input_untouched():
+    ids = torch.arange(50)
+    before = ids.clone()
+    span_corruption(ids, gen(0), sentinel_ids=SENTINELS)
+    assert torch.equal(ids, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"ids": torch.arange(10.0)}, TypeError, "integer tensor"),
+        ({"ids": torch.zeros(2, 10, dtype=torch.long)}, ValueError, r"shape \(seq,\)"),
+        ({"ids": torch.tensor([5])}, ValueError, "at least 2"),
+        ({"generator": None}, TypeError, "torch.Generator"),
+        ({"noise_density": 0.0}, ValueError, "noise_density=0.0"),
+        ({"noise_density": 1.0}, ValueError, "noise_density=1.0"),
+        ({"mean_span_length": 0.5}, ValueError, "mean_span_length=0.5"),
+        ({"sentinel_ids": (1000,)}, ValueError, "sentinel_ids has 1 ids"),
+        ({"ids": torch.tensor([1, 2, 1000, 4])}, ValueError, "already contains a sentinel"),
+    ],
+)
+def test_span_corruption_errors(kwargs, error, match):
+    args = {"ids": torch.arange(40), "generator": gen(0), "sentinel_ids": SENTINELS}
+    args.update(kwargs)
+    ids, generator = args.pop("ids"), args.pop("generator")
+    with pytest.raises(error, match=match):
+        span_corruption(ids, generator, **args)
+
+
+def test_random_spans_mask_errors():
+    with pytest.raises(ValueError, match="length=1"):
+        random_spans_mask(1, gen(0))
+    with pytest.raises(ValueError, match="length=True"):
+        random_spans_mask(True, gen(0))
