@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -38,3 +39,26 @@ def test_train_gpt_benchmark_prints_both_times_and_the_ratio():
     for name in ("companion", "torch.nn"):
         assert re.search(rf"{re.escape(name)}\s+\d+\.\d\d ms/step", out), out
     assert re.search(r"ratio torch\.nn / companion: \d+\.\d\dx", out), out
+
+
+def test_bpe_encode_benchmark_prints_times_slopes_and_ratios(test_data):
+    script = REPO / "benchmarks" / "bpe_encode.py"
+    sizes = ["--min-bytes", "100", "--max-bytes", "1000", "--max-rescan-bytes", "1000"]
+    result = subprocess.run(
+        [sys.executable, str(script), *sizes, "--vocab-size", "300", "--repeats", "1"],
+        env={**os.environ, "COMPANION_DATA": str(test_data)},  # Tiny Shakespeare, offline
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = result.stdout
+    assert "BPE: 300 ids, trained on 200,000 characters" in out, out
+    for name in ("English", "one chunk"):
+        for size in ("100", "1,000"):
+            assert re.search(
+                rf"{name}\s+{size} chars\s+companion\s+\d+\.\d+ s .* ratio rescan / companion: "
+                r"\d+\.\d\dx",
+                out,
+            ), out
+        assert re.search(rf"{name} log-log slope of time against length: -?\d+\.\d\d", out), out

@@ -10,6 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from bpe_encode import rescan_encode  # benchmarks/: GPT-2's rescanning encoder, the reference
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -207,6 +208,26 @@ def test_bpe_encode_applies_merges_by_rank() -> None:
     # Rank 0 joins "bc", so "abc" -> a + bc even though "ab" is also a merge.
     assert BPETokenizer([(b, c), (a, b)]).encode("abc") == [a, 256]
     assert BPETokenizer([(a, b), (b, c)]).encode("abc") == [256, c]
+    # A merge makes new pairs with both neighbours: "a" + ab (left) and ab + "c" (right).
+    assert BPETokenizer([(a, b), (a, 256)]).encode("aab") == [257]
+    assert BPETokenizer([(a, b), (256, c)]).encode("abc") == [257]
+    # Overlapping occurrences go left to right: "aaa" -> aa + a, then aa + a is not a merge.
+    assert BPETokenizer([(a, a)]).encode("aaa") == [256, a]
+    assert BPETokenizer([(a, a), (256, 256)]).encode("aaaa") == [257]
+
+
+@given(st.text(alphabet="ab c", min_size=1, max_size=200), st.text(alphabet="abc d", max_size=80))
+def test_bpe_encode_matches_the_rescan_reference(train_text: str, text: str) -> None:
+    """Runs like "aaaa" (overlapping pairs) and merges of merges, against the rescan reference."""
+    tok = BPETokenizer.train(train_text, vocab_size=300)
+    assert tok.encode(text) == rescan_encode(tok, text)
+
+
+def test_bpe_encode_matches_the_rescan_reference_on_mixed_text(bpe: BPETokenizer) -> None:
+    text = english_text(400, seed=3) + " 注意力机制" + "aaaaaaa" + "".join(HARD_TEXTS)
+    assert bpe.encode(text) == rescan_encode(bpe, text)
+    no_spaces = english_text(300, seed=4).replace(" ", "")  # one long chunk per sentence
+    assert bpe.encode(no_spaces) == rescan_encode(bpe, no_spaces)
 
 
 @given(st.text(alphabet="ab c", min_size=1, max_size=60))

@@ -262,14 +262,50 @@ class BPETokenizer:
             raise ValueError(f"{path}: not a valid BPE tokenizer file: {e}") from None
 
     def _merge_chunk(self, chunk: str) -> tuple[int, ...]:
-        """Encode one chunk: apply the lowest-ranked merge present until none applies."""
+        """Encode one chunk: apply the lowest-ranked merge present until none applies.
+
+        Equivalent to rescanning the whole chunk for its lowest-ranked pair after every merge
+        (what GPT-2's ``bpe`` does), but in O(n log n) for a chunk of n bytes instead of
+        O(n x merges applied): the bytes form a doubly linked list, and a min-heap holds
+        ``(rank, position)``, packed into one int, for every adjacent pair that is a merge.
+        Popping the heap gives the lowest rank, and among equal ranks the leftmost position, so the occurrences of one
+        merge are applied left to right, as a rescan would. A merge only creates pairs that
+        contain the new id, whose ranks are higher, so no occurrence of the current rank is
+        created behind the scan. An entry whose pair has changed since it was pushed is stale
+        and skipped (lazy deletion).
+        """
+        # ids[i]: the token that starts at byte i; -1 once merged into the token on its left.
         ids = list(chunk.encode("utf-8"))
-        while len(ids) >= 2:
-            pair = min(pairwise(ids), key=lambda p: self._ranks.get(p, len(self._ranks)))
-            if pair not in self._ranks:
-                break
-            ids = _merge(ids, pair, 256 + self._ranks[pair])
-        return tuple(ids)
+        n = len(ids)
+        nxt = [*range(1, n), -1]  # the next live position, -1 at the end
+        prv = list(range(-1, n - 1))  # the previous live position, -1 at the start
+        ranks = self._ranks
+        # A heap entry is the int rank * 2**shift + position: ints compare faster than tuples.
+        shift = n.bit_length()
+        heap = [ranks[p] << shift | i for i, p in enumerate(pairwise(ids)) if p in ranks]
+        heapq.heapify(heap)
+        low = (1 << shift) - 1
+
+        def push(i: int, j: int) -> None:
+            rank = ranks.get((ids[i], ids[j]))
+            if rank is not None:
+                heapq.heappush(heap, rank << shift | i)
+
+        while heap:
+            entry = heapq.heappop(heap)
+            rank, i = entry >> shift, entry & low
+            j = nxt[i]
+            if ids[i] < 0 or j < 0 or ranks.get((ids[i], ids[j])) != rank:
+                continue  # stale: i or its right neighbour has changed since the push
+            ids[i], ids[j] = 256 + rank, -1  # position i now holds the merged token; j is gone
+            k = nxt[j]
+            nxt[i] = k
+            if k >= 0:
+                prv[k] = i
+                push(i, k)
+            if prv[i] >= 0:
+                push(prv[i], i)
+        return tuple(t for t in ids if t >= 0)
 
 
 def _merge(ids: list[int], pair: Pair, new_id: int) -> list[int]:
