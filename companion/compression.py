@@ -77,6 +77,7 @@ class QuantizedLinear(nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x (..., d_in)`` -> ``x Ŵ^T + b``, ``(..., d_out)``."""
         return F.linear(x, dequantize(self.q, self.scale).to(x.dtype), self.bias)
 
     def extra_repr(self) -> str:
