@@ -17,6 +17,8 @@ text and nothing is ever OOV; its vocabulary has 50,257 tokens (256 bytes + 50,0
 ``<|endoftext|>``). BERT uses WordPiece, a close cousin that picks merges by likelihood, with a
 vocabulary of 30,522.
 
+``learn_bpe`` and ``apply_bpe`` (module ``sennrich``) are the paper's word-level BPE, for teaching.
+
 This package holds three tokenizers, one module each, that share an interface (``encode``, ``decode``,
 ``vocab_size``, ``token_to_id``, ``load``):
 
@@ -32,6 +34,7 @@ its pretrained model and is only loaded.
 from companion.tokenizers.bpe import GPT2_SPLIT_PATTERN, BPETokenizer
 from companion.tokenizers.char import CharTokenizer
 from companion.tokenizers.common import FORMAT_VERSION
+from companion.tokenizers.sennrich import apply_bpe, learn_bpe
 from companion.tokenizers.wordpiece import (
     WORDPIECE_SPECIALS,
     WordPieceTokenizer,
@@ -47,7 +50,9 @@ __all__ = [
     "BPETokenizer",
     "CharTokenizer",
     "WordPieceTokenizer",
+    "apply_bpe",
     "bert_normalize",
     "bert_split",
+    "learn_bpe",
     "wordpiece",
 ]
