@@ -265,7 +265,5 @@ CHAPTER.other_exercise(
     "ex-objectives-span-lengths", title="How long are T5's inputs and targets?", difficulty="medium"
 )
 CHAPTER.other_exercise(
-    "ex-objectives-loss-positions",
-    title="Equal steps, unequal signal",
-    difficulty="hard",
+    "ex-objectives-always-mask", title="Change the corruption: always [MASK]", difficulty="hard"
 )
