@@ -127,8 +127,10 @@ def magnitude_prune(model: nn.Module, sparsity: float, *, scope: str = "global")
         k = round(sparsity * flat.numel())
         if k == 0:
             continue
-        drop = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-        drop[torch.topk(flat, k, largest=False).indices] = True
+        threshold = flat.kthvalue(k).values  # the k-th smallest |w|
+        drop = flat < threshold  # (n,)
+        ties = (flat == threshold).nonzero().flatten()[: k - int(drop.sum())]
+        drop[ties] = True  # exactly k, the first of the ties by position
         start = 0
         for w in group:
             n = w.numel()

@@ -114,3 +114,11 @@ def test_magnitude_prune_zeroes_the_smallest_weights(scope, sparsity):
 def test_bad_arguments_raise_clear_errors(call, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call()
+
+
+def test_ties_at_the_threshold_are_broken_by_position():
+    model = nn.Linear(4, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 1.0, 1.0, 1.0], [2.0, 1.0, 3.0, 1.0]]))
+    assert magnitude_prune(model, 0.5) == 0.5
+    assert model.weight.tolist() == [[0.0, 0.0, 0.0, 0.0], [2.0, 1.0, 3.0, 1.0]]
