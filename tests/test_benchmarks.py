@@ -43,7 +43,7 @@ def test_train_gpt_benchmark_prints_both_times_and_the_ratio():
 
 def test_bpe_encode_benchmark_prints_times_slopes_and_ratios(test_data):
     script = REPO / "benchmarks" / "bpe_encode.py"
-    sizes = ["--min-bytes", "100", "--max-bytes", "1000", "--max-rescan-bytes", "1000"]
+    sizes = ["--min-chars", "100", "--max-chars", "1000", "--max-rescan-chars", "1000"]
     result = subprocess.run(
         [sys.executable, str(script), *sizes, "--vocab-size", "300", "--repeats", "1"],
         env={**os.environ, "COMPANION_DATA": str(test_data)},  # Tiny Shakespeare, offline

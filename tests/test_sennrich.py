@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from companion.tokenizers import apply_bpe, learn_bpe
-from companion.tokenizers.sennrich import END_OF_WORD, get_stats, initial_vocab, merge_vocab
+from companion.tokenizers.sennrich import (
+    END_OF_WORD,
+    get_stats,
+    initial_vocab,
+    learn_bpe_from_vocab,
+    merge_vocab,
+)
 
 TOY = {"low": 5, "lower": 2, "newest": 6, "widest": 3}  # Algorithm 1 of the paper
 
@@ -46,7 +52,8 @@ def test_the_first_ten_merges_of_the_papers_toy_vocabulary():
 
 
 def papers_code(vocab: dict[str, int], num_merges: int) -> list[tuple[str, str]]:
-    """Algorithm 1 of Sennrich et al. (2016), verbatim but for names (regex merge, defaultdict)."""
+    """Algorithm 1 of Sennrich et al. (2016), verbatim but for names (regex merge, defaultdict),
+    plus an early stop when no pair is left."""
     import collections
 
     def stats(v):
@@ -152,3 +159,31 @@ def test_bad_pairs_and_words_are_rejected():
         apply_bpe("ab", ["ab"])
     with pytest.raises(ValueError, match="contains whitespace"):
         apply_bpe("a b", [])
+
+
+def test_learn_bpe_from_vocab_continues_a_partly_merged_vocabulary_without_mutating_it():
+    vocab = initial_vocab({"low": 5, "lower": 2, "newest": 6, "widest": 3})
+    first = learn_bpe_from_vocab(vocab, 3)
+    assert vocab == initial_vocab({"low": 5, "lower": 2, "newest": 6, "widest": 3})
+    merged = vocab
+    for pair in first:
+        merged = merge_vocab(pair, merged)
+    # three merges, then seven more from the merged vocabulary = ten from the start
+    assert first + learn_bpe_from_vocab(merged, 7) == learn_bpe_from_vocab(vocab, 10)
+    with pytest.raises(TypeError, match="vocab must be a dict"):
+        learn_bpe_from_vocab([("l o w </w>", 5)], 1)
+    with pytest.raises(ValueError, match="num_merges=-1"):
+        learn_bpe_from_vocab(vocab, -1)
+
+
+def test_subword_nmt_tie_rule_differs_on_the_toy_vocabulary():
+    """subword-nmt's learn_bpe.py: max(stats, key=lambda x: (stats[x], x)), ties to the largest pair."""
+    vocab = initial_vocab({"low": 5, "lower": 2, "newest": 6, "widest": 3})
+    largest = []
+    for _ in range(10):
+        stats = get_stats(vocab)
+        best = max(stats, key=lambda x: (stats[x], x))
+        largest.append(best)
+        vocab = merge_vocab(best, vocab)
+    assert largest[:3] == [("t", END_OF_WORD), ("s", "t</w>"), ("e", "st</w>")]
+    assert largest != learn_bpe({"low": 5, "lower": 2, "newest": 6, "widest": 3}, 10)

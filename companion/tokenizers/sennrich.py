@@ -8,10 +8,13 @@ weighted by the word's count (:func:`get_stats`), and merges the most frequent p
 (:func:`merge_vocab`); :func:`learn_bpe` repeats it. :func:`apply_bpe` segments a new word with
 the learned merges.
 
-Ties. Among the pairs with the largest count, :func:`learn_bpe` takes the one that occurs first
-when the words are scanned in the dict's order and each word's pairs left to right. That is what
-the paper's ``max(pairs, key=pairs.get)`` does on the dict its ``get_stats`` fills in that scan
-order (Python dicts keep insertion order since 3.7; in 2016 their order was arbitrary).
+Ties. The paper states no rule for ties. Among the pairs with the largest count,
+:func:`learn_bpe` takes the one that occurs first when the words are scanned in the dict's order
+and each word's pairs left to right. That is what the paper's Algorithm 1,
+``max(pairs, key=pairs.get)``, does on Python >= 3.7 (dicts keep insertion order), since its
+``get_stats`` fills the dict in that scan order. The authors' released tool, subword-nmt's
+``learn_bpe.py``, takes ``max(stats, key=lambda x: (stats[x], x))`` instead: ties go to the
+lexicographically largest pair.
 
 This is the teaching version: each merge rescans every word, ``O(num_merges x symbols)``.
 companion's :class:`~companion.tokenizers.BPETokenizer` is the fast byte-level one.
@@ -22,7 +25,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
-__all__ = ["END_OF_WORD", "apply_bpe", "get_stats", "initial_vocab", "learn_bpe", "merge_vocab"]
+__all__ = [
+    "END_OF_WORD",
+    "apply_bpe",
+    "get_stats",
+    "initial_vocab",
+    "learn_bpe",
+    "learn_bpe_from_vocab",
+    "merge_vocab",
+]
 
 END_OF_WORD = "</w>"
 
@@ -115,23 +126,24 @@ def merge_vocab(pair: Pair, vocab: Mapping[str, int]) -> dict[str, int]:
     return {" ".join(_merge_symbols(w.split(" "), pair)): n for w, n in vocab.items()}
 
 
-def learn_bpe(word_counts: Mapping[str, int], num_merges: int) -> list[Pair]:
-    """Learn up to ``num_merges`` merges from ``{"low": 5, "lower": 2, ...}`` (Algorithm 1 of
-    Sennrich et al. 2016): start from :func:`initial_vocab`, and ``num_merges`` times merge the
-    most frequent pair (:func:`get_stats`, :func:`merge_vocab`); ties go to the pair met first
-    scanning the words in ``word_counts`` order and each word left to right. Returns the merges
-    in the order learned; fewer when every word is a single symbol.
+def learn_bpe_from_vocab(vocab: Mapping[str, int], num_merges: int) -> list[Pair]:
+    """Algorithm 1's loop on a vocabulary already split into symbols (``{"l o w </w>": 5, ...}``):
+    ``num_merges`` times, merge the most frequent pair (:func:`get_stats`, :func:`merge_vocab`);
+    ties go to the pair met first scanning the words in ``vocab`` order and each word left to
+    right. Returns the merges in the order learned; fewer when every word is a single symbol.
+    ``vocab`` is not modified.
 
     Raises:
-        TypeError: if a word is not a str, a count or ``num_merges`` not an int.
-        ValueError: if a word is empty or contains whitespace or ``</w>``, a count is < 1, or
-            ``num_merges`` < 0.
+        TypeError: if ``vocab`` is not a mapping or ``num_merges`` not an int.
+        ValueError: if ``num_merges`` < 0.
     """
+    if not isinstance(vocab, Mapping):
+        raise TypeError(f"vocab must be a dict from word to count, got {type(vocab).__name__}")
     if not isinstance(num_merges, int) or isinstance(num_merges, bool):
         raise TypeError(f"num_merges={num_merges!r} must be an int >= 0")
     if num_merges < 0:
         raise ValueError(f"num_merges={num_merges} must be an int >= 0 (0 learns nothing)")
-    vocab = initial_vocab(word_counts)
+    vocab = dict(vocab)
     merges: list[Pair] = []
     for _ in range(num_merges):
         pairs = get_stats(vocab)
@@ -141,6 +153,22 @@ def learn_bpe(word_counts: Mapping[str, int], num_merges: int) -> list[Pair]:
         merges.append(best)
         vocab = merge_vocab(best, vocab)
     return merges
+
+
+def learn_bpe(word_counts: Mapping[str, int], num_merges: int) -> list[Pair]:
+    """Learn up to ``num_merges`` merges from ``{"low": 5, "lower": 2, ...}`` (Algorithm 1 of
+    Sennrich et al. 2016): :func:`learn_bpe_from_vocab` on :func:`initial_vocab`; ties go to the
+    pair met first scanning the words in ``word_counts`` order and each word left to right.
+    Returns the merges in the order learned; fewer when every word is a single symbol.
+
+    Raises:
+        TypeError: if a word is not a str, a count or ``num_merges`` not an int.
+        ValueError: if a word is empty or contains whitespace or ``</w>``, a count is < 1, or
+            ``num_merges`` < 0.
+    """
+    if not isinstance(num_merges, int) or isinstance(num_merges, bool):
+        raise TypeError(f"num_merges={num_merges!r} must be an int >= 0")
+    return learn_bpe_from_vocab(initial_vocab(word_counts), num_merges)
 
 
 def apply_bpe(word: str, merges: Sequence[Pair]) -> list[str]:
