@@ -165,6 +165,18 @@ def learn_ties_to_smallest(vocab, num_merges):
     return merges
 
 
+def learn_ties_to_largest(vocab, num_merges):  # subword-nmt's rule
+    merges = []
+    for _ in range(num_merges):
+        pairs = my_get_stats(vocab)
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], p))  # ties to the largest pair
+        merges.append(best)
+        vocab = my_merge_vocab(best, vocab)
+    return merges
+
+
 def learn_ties_to_last(vocab, num_merges):
     merges = []
     for _ in range(num_merges):
@@ -210,6 +222,7 @@ RIGHT = (my_get_stats, my_merge_vocab, my_learn_bpe)
         (1, merge_right_to_left, "not split (or counted) as expected"),
         (2, learn_ties_to_smallest, "is not the expected one"),
         (2, learn_ties_to_last, "is not the expected one"),
+        (2, learn_ties_to_largest, "is not the expected one"),
         (2, learn_no_early_stop, "returned 5 merges, expected 2"),
         (2, learn_stats_once, "merges"),
     ],
