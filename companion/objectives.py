@@ -1,4 +1,4 @@
-"""Pre-training and fine-tuning objectives (BERT's), and their batches for :func:`companion.train.train`.
+"""Pre-training and fine-tuning objectives (BERT's and T5's), and their batches for :func:`companion.train.train`.
 
 (:mod:`companion.pretrained` is the other thing: loading weights someone else pre-trained.)
 
@@ -16,10 +16,14 @@ Pre-training is self-supervised (自监督): the labels come from the text itsel
   (:class:`PretrainingBatches` builds the pairs from whole sentences, :func:`nsp_pairs` draws
   them; BERT's loss is the unweighted sum ``L_MLM + L_NSP``, :func:`mlm_nsp_loss`.)
 
-- **Span corruption** (T5's objective, Raffel et al. 2020, §3.1.4): drop about 15% of the tokens
-  in spans of mean length 3 (:func:`random_spans_mask`), replace each span in the input by one
-  sentinel, and make the target the sentinels, each followed by the tokens it replaced
-  (:func:`span_corruption`); an encoder reads the input, a decoder writes the target.
+- **Span corruption** (T5's objective, Raffel et al. 2020; format: §3.1.4 and Figure 2; spans of
+  mean length 3: §3.3.4, Table 7, the objective of its final models, §3.7): drop about 15% of the
+  tokens in spans of mean length 3 (:func:`random_spans_mask`), replace each span in the input by
+  one sentinel, and make the target the sentinels, each followed by the tokens it replaced
+  (:func:`span_corruption`); an encoder reads the input, a decoder writes the target. As in T5's
+  code, the kept and dropped runs alternate starting with kept tokens, so the last span always
+  ends the sequence. The paper closes the target with a final sentinel; the released code closes
+  it with the end-of-sequence token instead (same lengths).
 
 Fine-tuning (微调) then trains the encoder and a new classification head on labelled examples
 (:class:`ClassificationBatches`, :func:`classification_loss`, :func:`accuracy`).
@@ -190,14 +194,16 @@ def random_spans_mask(
     mean_span_length: float = 3.0,
 ) -> Tensor:
     """Which tokens span corruption drops: a ``(length,)`` bool tensor, True = noise (T5's
-    ``random_spans_noise_mask``, Raffel et al. 2020, §3.1.4).
+    ``random_spans_noise_mask``; Raffel et al. 2020, format §3.1.4, spans of mean length 3 §3.3.4).
 
     Exactly ``round(length * noise_density)`` tokens are noise (at least 1, at most
     ``length - 1``), in ``round(n_noise / mean_span_length)`` spans (at least 1). The noise
     tokens and the kept tokens are each split into that many non-empty runs uniformly at random,
-    and the runs alternate, kept first and noise last (T5's layout: the sequence never starts with
-    noise, and its last span ends it, before the end-of-sequence token), so the mean span
-    length is ``n_noise / n_spans``, about ``mean_span_length``.
+    and the runs alternate, kept first and noise last (as in T5's code: the sequence never starts
+    with noise, and its last span always ends it), so the mean span length is
+    ``n_noise / n_spans``, about ``mean_span_length``. The counts are fixed by construction; the
+    lengths are random (for ``length=100``: 15 noise tokens in 5 spans, P(a span has length 1) =
+    C(13,3)/C(14,4) = 286/1001).
 
     Args:
         length: tokens in the sequence, at least 2.
@@ -230,7 +236,8 @@ def span_corruption(
     noise_density: float = 0.15,
     mean_span_length: float = 3.0,
 ) -> tuple[Tensor, Tensor]:
-    """T5's span corruption of one sequence (Raffel et al. 2020, §3.1.4 and Figure 2).
+    """T5's span corruption of one sequence (Raffel et al. 2020; format: §3.1.4 and Figure 2; spans
+    of mean length 3: §3.3.4, Table 7, the objective of its final models, §3.7).
 
     :func:`random_spans_mask` picks the spans; in the input each span is replaced by ONE
     sentinel, ``sentinel_ids[k]`` for the k-th span (T5's ``<extra_id_k>``); the target is, for
@@ -240,7 +247,10 @@ def span_corruption(
         input:   Thank you <X> me to your party <Y> week .
         target:  <X> for inviting <Y> last <Z>
 
-    Replacing the sentinels of the input by the target's spans gives back ``ids``.
+    Replacing the sentinels of the input by the target's spans gives back ``ids``. As in T5's code,
+    the kept and dropped runs alternate starting with kept tokens, so the last span always ends
+    the sequence (the input ends in a sentinel). The paper closes the target with a final
+    sentinel; the released code closes it with the end-of-sequence token instead (same lengths).
 
     Args:
         ids: ``(seq,)`` int64 token ids of one sequence, ``seq >= 2``.

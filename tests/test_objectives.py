@@ -501,6 +501,11 @@ def test_span_lengths_vary_and_are_uniform_splits():
     lengths = [x for _ in range(2000) for x in spans_of(random_spans_mask(100, g))]
     assert sum(lengths) / len(lengths) == 3.0  # 15 noise tokens in 5 spans, every time
     assert min(lengths) == 1 and max(lengths) >= 8  # not all of length 3
+    # every split of 15 into 5 positive lengths is equally likely (C(14, 4) = 1001 of them); a given
+    # span has length 1 in C(13, 3) = 286 (the other four split the remaining 14)
+    share_of_length_1 = sum(x == 1 for x in lengths) / len(lengths)
+    assert math.comb(14, 4) == 1001 and math.comb(13, 3) == 286
+    assert abs(share_of_length_1 - 286 / 1001) < 0.02
 
 
 def test_span_corruption_round_trip_and_sentinels_in_order():
