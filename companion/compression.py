@@ -3,8 +3,10 @@
 These make a trained model smaller (quantization) or sparser (pruning). They are not
 parameter-efficient fine-tuning (:mod:`companion.lora`), which changes how a model is *trained*.
 
-Quantization here is post-training, weight-only, symmetric and per output channel
-(Jacob et al., 2018): for row ``j`` of ``W (d_out, d_in)``
+Quantization here is post-training, weight-only, symmetric and per output channel. Jacob et al.
+(2018) quantize each tensor with a scale and a zero point (``r = S (q - Z)``); the symmetric,
+per-output-channel variant used here is standard for weights (Krishnamoorthi, 2018; PyTorch's
+``per_channel_symmetric``): for row ``j`` of ``W (d_out, d_in)``
 
 .. math:: s_j = \\frac{\\max_i |W_{ji}|}{127}, \\quad q_{ji} = \\mathrm{clamp}(\\mathrm{round}(W_{ji}/s_j),
           -127, 127) \\in \\mathrm{int8}, \\quad \\hat W_{ji} = s_j q_{ji},
@@ -89,9 +91,7 @@ def quantize_model(model: nn.Module) -> int:
     Returns how many were replaced (embeddings and norms stay float)."""
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n]
     for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, QuantizedLinear(getattr(parent, child)))
+        model.set_submodule(name, QuantizedLinear(model.get_submodule(name)))
     return len(names)
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from companion import validators as check
 
-__all__ = ["LoRALinear", "apply_lora", "merge_lora", "trainable_parameters"]
+__all__ = ["LoRALinear", "apply_lora", "merge_lora"]
 
 
 class LoRALinear(nn.Module):
@@ -103,12 +103,6 @@ class LoRALinear(nn.Module):
         return f"r={self.r}, alpha={self.alpha:g}"
 
 
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, module)
-
-
 def apply_lora(
     model: nn.Module,
     targets: Sequence[str] = ("q_proj", "v_proj"),
@@ -151,7 +145,7 @@ def apply_lora(
     for p in model.parameters():
         p.requires_grad_(False)
     for name, module in linear:
-        _set_submodule(model, name, LoRALinear(module, r, alpha, dropout))
+        model.set_submodule(name, LoRALinear(module, r, alpha, dropout))
     return [name for name, _ in linear]
 
 
@@ -160,10 +154,5 @@ def merge_lora(model: nn.Module) -> int:
     Returns how many were merged."""
     wrapped = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
     for name in wrapped:
-        _set_submodule(model, name, model.get_submodule(name).merge())
+        model.set_submodule(name, model.get_submodule(name).merge())
     return len(wrapped)
-
-
-def trainable_parameters(model: nn.Module) -> int:
-    """The number of parameters of ``model`` with ``requires_grad`` (each shared tensor once)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

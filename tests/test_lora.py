@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from companion.lora import LoRALinear, apply_lora, merge_lora, trainable_parameters
-from companion.models import Encoder, TransformerConfig
+from companion.lora import LoRALinear, apply_lora, merge_lora
+from companion.models import Encoder, TransformerConfig, num_parameters
 
 
 def small_encoder() -> Encoder:
@@ -77,7 +77,7 @@ def test_gradients_reach_only_A_B_and_the_head():
         assert p.requires_grad == is_lora, n
         assert (p.grad is not None and p.grad.abs().sum() > 0) == is_lora, n
     assert all(p.grad is not None for p in head.parameters())
-    assert trainable_parameters(encoder) == 4 * (2 * 16 + 16 * 2)
+    assert num_parameters(encoder, trainable_only=True) == 4 * (2 * 16 + 16 * 2)
 
 
 def test_apply_then_merge_restores_plain_linears_with_the_trained_update():
