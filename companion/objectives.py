@@ -236,8 +236,8 @@ def span_corruption(
     noise_density: float = 0.15,
     mean_span_length: float = 3.0,
 ) -> tuple[Tensor, Tensor]:
-    """T5's span corruption of one sequence (Raffel et al. 2020; format: §3.1.4 and Figure 2; spans
-    of mean length 3: §3.3.4, Table 7, the objective of its final models, §3.7).
+    """T5's span corruption of one sequence or of a batch (Raffel et al. 2020; format: §3.1.4 and
+    Figure 2; spans of mean length 3: §3.3.4, Table 7, the objective of its final models, §3.7).
 
     :func:`random_spans_mask` picks the spans; in the input each span is replaced by ONE
     sentinel, ``sentinel_ids[k]`` for the k-th span (T5's ``<extra_id_k>``); the target is, for
@@ -247,34 +247,64 @@ def span_corruption(
         input:   Thank you <X> me to your party <Y> week .
         target:  <X> for inviting <Y> last <Z>
 
-    Replacing the sentinels of the input by the target's spans gives back ``ids``. As in T5's code,
-    the kept and dropped runs alternate starting with kept tokens, so the last span always ends
-    the sequence (the input ends in a sentinel). The paper closes the target with a final
-    sentinel; the released code closes it with the end-of-sequence token instead (same lengths).
+    (the paper's Figure 2; this function, like T5's code, always ends with a span, so it never
+    produces this exact layout). Replacing the sentinels of the input by the target's spans gives
+    back ``ids``. As in T5's code, the kept and dropped runs alternate starting with kept tokens,
+    so the last span always ends the sequence (the input ends in a sentinel). The paper closes the
+    target with a final sentinel; the released code closes it with the end-of-sequence token
+    instead (same lengths).
+
+    The numbers of noise tokens and of spans depend only on ``seq``, so every row of a batch
+    gives an input and a target of the same lengths: a ``(batch, seq)`` batch is corrupted row
+    by row, each row's spans drawn in turn from ``generator``, and the results are stacked.
 
     Args:
-        ids: ``(seq,)`` int64 token ids of one sequence, ``seq >= 2``.
+        ids: ``(seq,)`` or ``(batch, seq)`` int64 token ids, ``seq >= 2``.
         generator: a CPU generator; the only source of randomness.
-        sentinel_ids: ids of the sentinels, in order; at least ``n_spans + 1`` of them (T5 has
-            100, ``<extra_id_0>`` = the last id of its vocabulary, counting down).
+        sentinel_ids: distinct ids of the sentinels, in order; at least ``n_spans + 1`` of them
+            (T5 has 100, ``<extra_id_0>`` = the last id of its vocabulary, counting down).
         noise_density: the share of tokens dropped (T5: 0.15).
         mean_span_length: the mean span length (T5: 3).
 
     Returns:
-        ``inputs (seq - n_noise + n_spans,)`` and ``targets (n_noise + n_spans + 1,)``, int64.
+        ``inputs`` and ``targets``, int64: ``(seq - n_noise + n_spans,)`` and
+        ``(n_noise + n_spans + 1,)`` for one sequence, ``(batch, seq - n_noise + n_spans)`` and
+        ``(batch, n_noise + n_spans + 1)`` for a batch.
     """
     if not isinstance(ids, Tensor) or ids.dtype.is_floating_point or ids.dtype == torch.bool:
         got = ids.dtype if isinstance(ids, Tensor) else type(ids).__name__
         raise TypeError(f"ids must be an integer tensor of token ids, got {got}")
-    if ids.ndim != 1:
-        raise ValueError(
-            f"ids must have shape (seq,), one sequence, got {tuple(ids.shape)}; corrupt each row "
-            "of a batch separately (the results differ in length)"
-        )
+    if ids.ndim not in (1, 2):
+        raise ValueError(f"ids must have shape (seq,) or (batch, seq), got {tuple(ids.shape)}")
     sentinels = torch.as_tensor(list(sentinel_ids), dtype=torch.long)
-    length = len(ids)
+    if len(sentinels.unique()) != len(sentinels):
+        raise ValueError(
+            "sentinel_ids holds the same id more than once; each span needs its own sentinel "
+            "(T5's <extra_id_0>, <extra_id_1>, ...)"
+        )
+    length = ids.shape[-1]
     if length < 2:
-        raise ValueError(f"ids has {length} token(s); span corruption needs at least 2")
+        raise ValueError(f"ids has {length} token(s) per row; span corruption needs at least 2")
+    if ids.ndim == 2 and ids.shape[0] == 0:
+        raise ValueError("ids is an empty batch, shape (0, seq); pass at least one row")
+    if torch.isin(ids.cpu(), sentinels).any():
+        raise ValueError("ids already contains a sentinel id; sentinels must not occur in the text")
+    args = (generator, sentinels, noise_density, mean_span_length)
+    if ids.ndim == 1:
+        return _span_corrupt_row(ids, *args)
+    pairs = [_span_corrupt_row(row, *args) for row in ids]  # in turn, from one generator
+    return torch.stack([i for i, _ in pairs]), torch.stack([t for _, t in pairs])
+
+
+def _span_corrupt_row(
+    ids: Tensor,
+    generator: torch.Generator,
+    sentinels: Tensor,
+    noise_density: float,
+    mean_span_length: float,
+) -> tuple[Tensor, Tensor]:
+    """:func:`span_corruption` of one validated ``(seq,)`` row."""
+    length = len(ids)
     mask = random_spans_mask(
         length, generator, noise_density=noise_density, mean_span_length=mean_span_length
     )  # (seq,) True = noise
@@ -282,11 +312,9 @@ def span_corruption(
     n_spans = int(starts.sum())
     if len(sentinels) < n_spans + 1:
         raise ValueError(
-            f"sentinel_ids has {len(sentinels)} ids but this sequence of {length} tokens needs "
+            f"sentinel_ids has {len(sentinels)} ids but a sequence of {length} tokens needs "
             f"{n_spans + 1} ({n_spans} spans and the final one); pass more sentinels"
         )
-    if torch.isin(ids.cpu(), sentinels).any():
-        raise ValueError("ids already contains a sentinel id; sentinels must not occur in the text")
     cpu_ids = ids.long().cpu()
     span_of = torch.cumsum(starts.long(), 0) - 1  # (seq,) index k of the span a token is in
     marked = torch.where(starts, sentinels[span_of.clamp(min=0)], cpu_ids)  # (seq,)

@@ -87,6 +87,39 @@ def random_from_whole_vocab(ids, generator, mask_id, vocab_size, special_ids):
     return corrupted, torch.where(selected, ids, -100)
 
 
+def _replaced_by(draw):
+    """My_mask_tokens with the random replacement drawn by ``draw(shape, generator, ...)``."""
+
+    def fn(ids, generator, mask_id, vocab_size, special_ids):
+        special = torch.isin(ids, torch.tensor(list(special_ids)))
+        selected = (torch.rand(ids.shape, generator=generator) < 0.15) & ~special
+        action = torch.rand(ids.shape, generator=generator)
+        random_ids = draw(ids.shape, generator, vocab_size, special_ids)
+        corrupted = torch.where(selected & (action < 0.8), mask_id, ids)
+        corrupted = torch.where(selected & (action >= 0.8) & (action < 0.9), random_ids, corrupted)
+        return corrupted, torch.where(selected, ids, -100)
+
+    return fn
+
+
+def _first_ordinary(special_ids):
+    return next(i for i in range(10**6) if i not in set(special_ids))
+
+
+# replacements drawn as if the specials were the last ids of the vocabulary
+specials_assumed_last = _replaced_by(
+    lambda shape, g, v, s: torch.randint(v - len(s), shape, generator=g)
+)
+specials_assumed_last.__name__ = "specials_assumed_last"
+# a "random" replacement that is always the same id: 0, or the first non-special id
+always_id_0 = _replaced_by(lambda shape, g, v, s: torch.zeros(shape, dtype=torch.long))
+always_id_0.__name__ = "always_id_0"
+always_first_ordinary = _replaced_by(
+    lambda shape, g, v, s: torch.full(shape, _first_ordinary(s), dtype=torch.long)
+)
+always_first_ordinary.__name__ = "always_first_ordinary"
+
+
 def labels_are_mask_id(ids, generator, mask_id, vocab_size, special_ids):
     corrupted, labels = my_mask_tokens(ids, generator, mask_id, vocab_size, special_ids)
     return corrupted, torch.where(labels != -100, mask_id, -100)
@@ -205,6 +238,9 @@ def test_right_corruptions_pass(fn):
         selects_specials,
         swapped_10_10_80,
         random_from_whole_vocab,
+        specials_assumed_last,
+        always_id_0,
+        always_first_ordinary,
         labels_are_mask_id,
         selects_15_percent_of_masked_only,
         global_rng,

@@ -525,12 +525,31 @@ def test_span_corruption_round_trip_and_sentinels_in_order():
             assert inputs.dtype == targets.dtype == torch.long
 
 
-def test_span_corruption_example_of_t5_figure_2_layout():
+def test_span_corruption_one_span_exact_layout():
     ids = torch.arange(10)
     inputs, targets = span_corruption(ids, gen(3), sentinel_ids=SENTINELS, noise_density=0.3)
-    # 3 noise tokens in 1 span (3 / 3): input = the rest with one sentinel, target = it + span + end
-    assert len(inputs) == 8 and len(targets) == 5
-    assert targets[0] == SENTINELS[0] and targets[-1] == SENTINELS[1]
+    # 3 noise tokens in 1 span (3 / 3), kept run first and the span last: the layout is fixed
+    assert inputs.tolist() == [0, 1, 2, 3, 4, 5, 6, SENTINELS[0]]
+    assert targets.tolist() == [SENTINELS[0], 7, 8, 9, SENTINELS[1]]
+
+
+def test_span_corruption_of_a_batch_is_its_rows_drawn_in_turn():
+    g = gen(4)
+    batch = torch.randint(0, 500, (5, 64), generator=g)  # (5, 64)
+    inputs, targets = span_corruption(batch, gen(11), sentinel_ids=SENTINELS)
+    n_noise, n_spans = round(0.15 * 64), round(round(0.15 * 64) / 3)
+    assert inputs.shape == (5, 64 - n_noise + n_spans) and targets.shape == (
+        5,
+        n_noise + n_spans + 1,
+    )
+    assert inputs.dtype == targets.dtype == torch.long
+    one = gen(11)  # the same generator, row by row
+    for row, x, y in zip(batch, inputs, targets, strict=True):
+        assert reconstruct(x, y) == row.tolist()
+        x1, y1 = span_corruption(row, one, sentinel_ids=SENTINELS)
+        assert torch.equal(x, x1) and torch.equal(y, y1)
+    masks = {tuple(t for t in y.tolist() if t not in SENTINELS) for y in targets}
+    assert len(masks) > 1  # the rows get different spans
 
 
 def test_span_corruption_is_deterministic_given_the_generator():
@@ -553,7 +572,9 @@ def test_span_corruption_keeps_the_input_untouched():
     ("kwargs", "error", "match"),
     [
         ({"ids": torch.arange(10.0)}, TypeError, "integer tensor"),
-        ({"ids": torch.zeros(2, 10, dtype=torch.long)}, ValueError, r"shape \(seq,\)"),
+        ({"ids": torch.zeros(2, 3, 10, dtype=torch.long)}, ValueError, r"\(batch, seq\)"),
+        ({"ids": torch.zeros(0, 10, dtype=torch.long)}, ValueError, "empty batch"),
+        ({"sentinel_ids": (1000, 1001, 1000)}, ValueError, "more than once"),
         ({"ids": torch.tensor([5])}, ValueError, "at least 2"),
         ({"generator": None}, TypeError, "torch.Generator"),
         ({"noise_density": 0.0}, ValueError, "noise_density=0.0"),

@@ -3,8 +3,10 @@ corruption, and seed 001's masked example done right.
 
 The corruption is random, so :func:`check_mlm_corruption` cannot compare the learner's output with
 a reference: it checks the rates on a large sample against fixed bands (0.15 +/- 0.01 selected,
-80/10/10 +/- 2 percentage points; a correct version lies more than five standard deviations
-inside them) and the rules that hold for every draw.
+80/10/10 +/- 2 percentage points; a correct version lies about five standard deviations inside
+them: about 9,300 tokens are selected, and 0.02 / sqrt(0.16 / 9,300) = 4.8 for the 10% shares),
+the rules that hold for every draw, and that the random replacements cover the non-special ids
+about uniformly.
 
 Choosing exactly ``round(0.15 n)`` tokens per sequence, as BERT's own data script does, instead
 of each token independently with probability 0.15, as Hugging Face's collator and
@@ -29,16 +31,19 @@ CHAPTER = Chapter(11, "objectives")  # notebooks/11_objectives.ipynb
 
 # --- ex-objectives-mask-tokens -------------------------------------------------------------------
 
-VOCAB_SIZE, PAD, CLS, SEP, MASK = 50, 46, 47, 48, 49
+# the specials are scattered through the vocabulary, so that drawing replacements from
+# range(VOCAB_SIZE - 4) (as if the specials were the last ids) is caught
+VOCAB_SIZE, PAD, CLS, SEP, MASK = 50, 0, 17, 33, 49
 SPECIAL_IDS = (PAD, CLS, SEP, MASK)
-N_ORDINARY = VOCAB_SIZE - len(SPECIAL_IDS)
+ORDINARY_IDS = torch.tensor([i for i in range(VOCAB_SIZE) if i not in SPECIAL_IDS])  # (46,)
+N_ORDINARY = len(ORDINARY_IDS)
 SELECT_BAND, SPLIT_BAND = 0.01, 0.02  # the brief's tolerances: 15% +/- 1, 80/10/10 +/- 2 points
 
 
 def _rows(case: int, n_rows: int = 800, seq: int = 128) -> Tensor:
     """``[CLS] ordinary tokens [SEP] [PAD] ...`` rows of random lengths: ``(n_rows, seq)`` int64."""
     g = case_generator(case)
-    ids = torch.randint(0, N_ORDINARY, (n_rows, seq), generator=g)
+    ids = ORDINARY_IDS[torch.randint(0, N_ORDINARY, (n_rows, seq), generator=g)]  # (n_rows, seq)
     lengths = torch.randint(seq // 4, seq + 1, (n_rows,), generator=g)
     for i, n in enumerate(lengths.tolist()):
         ids[i, 0], ids[i, n - 1] = CLS, SEP
@@ -131,6 +136,11 @@ def check_mlm_corruption(fn: Callable, *, verbose: bool = True) -> Score:
                 return "a random replacement lies outside the vocabulary"
             if torch.isin(swapped, torch.tensor(SPECIAL_IDS)).any():
                 return "a random replacement is a special token ([PAD], [CLS], [SEP] or [MASK])"
+            # about 900 replacements over the 46 non-special ids, about 20 each: a uniform draw
+            # leaves none empty and none above 3 times the mean (Poisson(20) > 60: ~1e-12)
+            counts = torch.bincount(swapped, minlength=VOCAB_SIZE)[ORDINARY_IDS]  # (46,)
+            if (counts == 0).sum() > 2 or counts.max() > 3 * counts.float().mean():
+                return "random replacements are not drawn uniformly from the non-special ids"
             return None
 
         return run
