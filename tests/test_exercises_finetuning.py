@@ -55,6 +55,10 @@ def scale_r_over_alpha(x, weight, bias, A, B, alpha, r):
     return lora_forward(x, weight, bias, A, B, r, alpha)
 
 
+def floor_div_scale(x, weight, bias, A, B, alpha, r):  # alpha // r: right only when r divides alpha
+    return lora_forward(x, weight, bias, A, B, float(alpha // r), 1)
+
+
 def float32_answer(x, weight, bias, A, B, alpha, r):  # right values, rounded to float32
     return lora_forward(x, weight, bias, A, B, alpha, r).float()
 
@@ -74,7 +78,15 @@ def test_the_right_answers_pass():
 
 @pytest.mark.parametrize(
     "wrong",
-    [scale_alpha, transposed_order, forgets_bias, forgets_base, scale_r_over_alpha, float32_answer],
+    [
+        scale_alpha,
+        transposed_order,
+        forgets_bias,
+        forgets_base,
+        scale_r_over_alpha,
+        floor_div_scale,
+        float32_answer,
+    ],
 )
 def test_wrong_lora_forwards_are_rejected(wrong):
     score = check_lora_forward(wrong, verbose=False)

@@ -48,8 +48,8 @@ def check_lora_forward(fn: Callable, *, verbose: bool = True) -> Score:
     specs = [  # (leading dims of x, d_in, d_out, r, alpha, bias)
         ((1,), 3, 3, 1, 1.0, True),
         ((4,), 6, 6, 2, 4.0, True),
-        ((5,), 8, 3, 2, 16.0, True),
-        ((2, 7), 10, 12, 4, 8.0, True),
+        ((5,), 8, 3, 2, 5.0, True),  # alpha / r = 2.5: an integer division fails here
+        ((2, 7), 10, 12, 4, 6.0, True),  # and here (1.5)
         ((3,), 5, 9, 3, 3.0, False),
         ((2, 3), 16, 16, 8, 16.0, False),
     ]
