@@ -4,8 +4,13 @@ an expected value."""
 
 from __future__ import annotations
 
+import functools
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
+from transformers import BertTokenizer
 
 from companion.course.exercises.objectives import (
     check_mlm_corruption,
@@ -150,7 +155,16 @@ def selects_20_percent(ids, generator, mask_id, vocab_size, special_ids):
 # --- seed 001's example, fixed --------------------------------------------------------------------
 
 
-def my_mlm_example(tokenizer, text, position):
+@functools.cache
+def tokenizer_of(vocab: tuple[str, ...]):
+    """The word-level BertTokenizer of ``vocab``, built offline as the notebook does."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        return BertTokenizer.from_pretrained(folder)
+
+
+def my_mlm_example(vocab, text, position):
+    tokenizer = tokenizer_of(tuple(vocab))
     input_ids = tokenizer(text, return_tensors="pt")["input_ids"]  # (1, L)
     labels = torch.full_like(input_ids, -100)  # (1, L): no loss anywhere ...
     labels[0, position] = input_ids[0, position]  # ... but at the masked word: its ORIGINAL id
@@ -159,7 +173,8 @@ def my_mlm_example(tokenizer, text, position):
     return input_ids, labels
 
 
-def mlm_example_by_tokens(tokenizer, text, position):
+def mlm_example_by_tokens(vocab, text, position):
+    tokenizer = tokenizer_of(tuple(vocab))
     tokens = ["[CLS]", *tokenizer.tokenize(text), "[SEP]"]
     ids = torch.tensor([tokenizer.convert_tokens_to_ids(tokens)])
     labels = torch.where(torch.arange(len(tokens)) == position, ids, -100)
@@ -167,34 +182,39 @@ def mlm_example_by_tokens(tokenizer, text, position):
     return masked, labels
 
 
-def label_is_mask_id(tokenizer, text, position):
-    input_ids, labels = my_mlm_example(tokenizer, text, position)
+def label_is_mask_id(vocab, text, position):
+    tokenizer = tokenizer_of(tuple(vocab))
+    input_ids, labels = my_mlm_example(vocab, text, position)
     labels[0, position] = tokenizer.mask_token_id  # the seed's bug 3
     return input_ids, labels
 
 
-def label_shape_1(tokenizer, text, position):
-    input_ids, labels = my_mlm_example(tokenizer, text, position)
+def label_shape_1(vocab, text, position):
+    input_ids, labels = my_mlm_example(vocab, text, position)
     return input_ids, labels[0, position].unsqueeze(0)  # the seed's bug 4
 
 
-def masks_first_occurrence(tokenizer, text, position):
+def masks_first_occurrence(vocab, text, position):
+    tokenizer = tokenizer_of(tuple(vocab))
     ids = tokenizer(text, return_tensors="pt")["input_ids"]
     first = int((ids[0] == ids[0, position]).nonzero()[0])
-    return my_mlm_example(tokenizer, text, first)
+    return my_mlm_example(vocab, text, first)
 
 
-def labels_everywhere_example(tokenizer, text, position):
-    input_ids, _ = my_mlm_example(tokenizer, text, position)
+def labels_everywhere_example(vocab, text, position):
+    tokenizer = tokenizer_of(tuple(vocab))
+    input_ids, _ = my_mlm_example(vocab, text, position)
     return input_ids, tokenizer(text, return_tensors="pt")["input_ids"]
 
 
-def not_masked(tokenizer, text, position):
-    _, labels = my_mlm_example(tokenizer, text, position)
+def not_masked(vocab, text, position):
+    tokenizer = tokenizer_of(tuple(vocab))
+    _, labels = my_mlm_example(vocab, text, position)
     return tokenizer(text, return_tensors="pt")["input_ids"], labels
 
 
-def padded_to_128(tokenizer, text, position):
+def padded_to_128(vocab, text, position):
+    tokenizer = tokenizer_of(tuple(vocab))
     enc = tokenizer(text, return_tensors="pt", padding="max_length", max_length=128)
     input_ids = enc["input_ids"].clone()
     labels = torch.full_like(input_ids, -100)
@@ -203,8 +223,8 @@ def padded_to_128(tokenizer, text, position):
     return input_ids, labels
 
 
-def word_index_off_by_one(tokenizer, text, position):
-    return my_mlm_example(tokenizer, text, position - 1)  # forgot [CLS]
+def word_index_off_by_one(vocab, text, position):
+    return my_mlm_example(vocab, text, position - 1)  # forgot [CLS]
 
 
 # --- the shared contract (tests/test_course.py) ---------------------------------------------------

@@ -224,10 +224,12 @@ def _compare_ids(got: object, want: Tensor, what: str) -> str | None:
     references=(),
 )
 def check_mlm_example(fn: Callable, *, verbose: bool = True) -> Score:
-    """ex-objectives-fix-seed: ``my_mlm_example(tokenizer, text, position) -> (input_ids,
-    labels)``, both int64 ``(1, L)``: ``tokenizer(text)``'s ids (``[CLS] ... [SEP]``, no padding)
-    with the token at ``position`` (0 is ``[CLS]``) replaced by ``[MASK]``, and labels -100
-    everywhere except ``position``, where they hold the original id."""
+    """ex-objectives-fix-seed: ``my_mlm_example(vocab, text, position) -> (input_ids, labels)``,
+    both int64 ``(1, L)``: the ids that the word-level ``BertTokenizer`` of ``vocab`` (a list of
+    token strings, one line each of its ``vocab.txt``) gives ``text`` (``[CLS] ... [SEP]``, no
+    padding), with the token at ``position`` (0 is ``[CLS]``) replaced by ``[MASK]``, and labels
+    -100 everywhere except ``position``, where they hold the original id. The vocabulary is
+    passed as strings, not as a tokenizer object, so that a grader can send it to a kernel."""
     tokenizer = word_tokenizer()
 
     def case(text: str, position: int) -> Callable[[], str | None]:
@@ -237,7 +239,7 @@ def check_mlm_example(fn: Callable, *, verbose: bool = True) -> Score:
             want_labels[0, position] = ids[0, position]
             want_ids = ids.clone()
             want_ids[0, position] = tokenizer.mask_token_id
-            out = fn(tokenizer, text, position)
+            out = fn(list(VOCAB), text, position)
             if not (isinstance(out, tuple | list) and len(out) == 2):
                 return f"expected a pair (input_ids, labels), got {type(out).__name__}"
             return _compare_ids(out[0], want_ids, "input_ids") or _compare_ids(
