@@ -19,11 +19,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("validators", "files", "runtime"),  # plumbing, no torch modules
     ("masks", "positional", "tokenizers", "ngram", "checkpoint", "viz", "autodiff"),  # leaves
     ("data",),  # batches, corpora and generated tasks (may use masks and tokenizers)
+    ("metrics",),  # BLEU, chrF and ROUGE on strings (chapter 42)
     ("attention", "recurrent"),  # recurrent: RNN, LSTM and GRU seq2seq with additive attention
     ("layers",),
     ("models",),
-    ("generate", "train", "objectives", "pretrained"),  # what is done with models
-    ("lora", "compression"),  # LoRA adapters, int8 quantization and pruning of trained models
+    ("generate", "train", "objectives", "pretrained", "retrieval", "preference"),  # what is done with models
+    ("lora", "compression", "recipes"),  # adapters, quantization, pruning; the book's training recipes
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]
