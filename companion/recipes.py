@@ -1,0 +1,279 @@
+"""The book's training recipes, as functions: a later chapter reuses a model without copying cells.
+
+* :func:`train_char_gpt` — chapter 31's character GPT on Tiny Shakespeare (chapters 40 and 43
+  start from it);
+* :func:`train_number_translator` — chapter 32's encoder–decoder that translates English number
+  words into Chinese numerals (chapter 42 scores its translations).
+
+Each takes a run profile (``"ci"``, ``"cpu"`` or ``"gpu"``; by default the one
+:func:`companion.runtime.profile` names) that sets the model's size and the number of steps
+exactly as the chapter that introduced the recipe does, and returns the trained model in
+evaluation mode with everything needed to use it. The sizes live here, once:
+``CHAR_GPT_SIZES`` is chapter 31's table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor
+
+from companion.data import TokenBatches, split, tiny_shakespeare
+from companion.data.number_words import (
+    BOS,
+    EOS,
+    PAD,
+    NumberBatches,
+    NumberSplit,
+    Seq2SeqBatch,
+    chinese_numeral,
+    encode_pairs,
+    number_tokenizers,
+    split_numbers,
+)
+from companion.generate import greedy_decode
+from companion.models import GPT, EncoderDecoder, EncoderDecoderConfig, GPTConfig
+from companion.runtime import PROFILES, Profile, profile
+from companion.tokenizers import CharTokenizer
+from companion.train import History, TrainConfig, lm_loss, train
+
+# Chapter 31's table: per profile, the model, the batch, the optimizer steps and the peak lr.
+CHAR_GPT_SIZES: dict[str, dict] = {
+    "ci": dict(
+        n_layers=2, d_model=64, n_heads=4, max_len=32, dropout=0.0, batch=32, steps=250, lr=3e-3
+    ),
+    "cpu": dict(
+        n_layers=4, d_model=128, n_heads=4, max_len=64, dropout=0.0, batch=32, steps=2000, lr=2e-3
+    ),
+    "gpu": dict(
+        n_layers=6, d_model=384, n_heads=6, max_len=256, dropout=0.2, batch=64, steps=1000, lr=1e-3
+    ),
+}
+_MODEL_KEYS = ("n_layers", "d_model", "n_heads", "max_len", "dropout")
+
+# Chapter 32's translator: one model size; the steps and the batch grow with the profile.
+TRANSLATOR_STEPS = {"ci": 150, "cpu": 700, "gpu": 2000}
+TRANSLATOR_BATCH = {"ci": 32, "cpu": 64, "gpu": 128}
+TRANSLATOR_MAX_OUTPUT = 12  # characters: the longest numeral below 100,000 has 11, plus <eos>
+
+
+def _profile(p: Profile | str | None) -> Profile:
+    """``None`` -> the environment's profile; a name -> its :class:`Profile`."""
+    if p is None:
+        return profile()
+    if isinstance(p, Profile):
+        return p
+    if p not in PROFILES:
+        raise ValueError(
+            f"profile={p!r} is not a known profile; expected one of {sorted(PROFILES)}"
+        )
+    return PROFILES[p]
+
+
+def _steps(steps: int | None, default: int) -> int:
+    if steps is None:
+        return default
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(
+            f"steps={steps!r} must be a positive int, or None for the profile's default"
+        )
+    return steps
+
+
+@dataclass
+class CharGPTRun:
+    """A character GPT trained by :func:`train_char_gpt`, and what it was trained on.
+
+    ``train_ids`` / ``val_ids`` are chapter 31's split of Tiny Shakespeare's character ids
+    (the first 90% and the last 10%); ``size`` is the row of :data:`CHAR_GPT_SIZES` used.
+    """
+
+    model: GPT
+    tokenizer: CharTokenizer
+    history: History
+    size: dict
+    text: str
+    train_ids: Tensor  # (1_003_854,) int64
+    val_ids: Tensor  # (111_540,) int64
+
+
+def train_char_gpt(
+    profile: Profile | str | None = None,
+    *,
+    steps: int | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> CharGPTRun:
+    """Train chapter 31's character-level GPT on Tiny Shakespeare and return it in eval mode.
+
+    The recipe is chapter 31's section 4: the profile's row of :data:`CHAR_GPT_SIZES`, AdamW with
+    betas (0.9, 0.99) and weight decay 0.1, linear warm-up over the first tenth of the steps then
+    cosine decay, random windows of ``max_len`` characters, the last 10% of the text for validation
+    (evaluated four times on 40 batches of 64 windows).
+
+    Args:
+        profile: ``"ci"``, ``"cpu"``, ``"gpu"`` or a :class:`~companion.runtime.Profile`;
+            ``None`` uses ``COMPANION_PROFILE`` (see :func:`companion.runtime.profile`).
+        steps: optimizer steps; ``None`` for the profile's (250, 2,000 and 1,000).
+        seed: seeds the initial weights and the batches.
+        device: where to train; ``None`` for the CPU.
+        progress: show a progress bar.
+
+    Raises:
+        ValueError: for an unknown profile or a non-positive ``steps``.
+    """
+    size = CHAR_GPT_SIZES[_profile(profile).name]
+    steps = _steps(steps, size["steps"])
+    text = tiny_shakespeare(progress=progress)
+    tokenizer = CharTokenizer.from_text(text)
+    train_ids, val_ids = split(torch.tensor(tokenizer.encode(text)), val_fraction=0.1)
+    torch.manual_seed(seed)
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, **{k: size[k] for k in _MODEL_KEYS})
+    model = GPT(config).to(device)
+    window, batch = size["max_len"], size["batch"]
+    train_config = TrainConfig(
+        max_steps=steps,
+        lr=size["lr"],
+        warmup_steps=steps // 10,
+        betas=(0.9, 0.99),
+        weight_decay=0.1,
+        eval_every=max(1, steps // 4),
+        eval_batches=40,
+        seed=seed,
+        progress=progress,
+    )
+    history = train(
+        model,
+        lm_loss,
+        TokenBatches(train_ids, batch, window, device=device),
+        train_config,
+        eval_batches=TokenBatches(val_ids, 64, window, device=device),
+    )
+    return CharGPTRun(
+        model.eval(), tokenizer, history, dict(size, steps=steps), text, train_ids, val_ids
+    )
+
+
+@dataclass
+class TranslatorRun:
+    """A number-words translator trained by :func:`train_number_translator`.
+
+    ``split`` holds the numbers it was trained, validated and tested on (disjoint);
+    :meth:`translate` decodes greedily.
+    """
+
+    model: EncoderDecoder
+    src_tokenizer: CharTokenizer
+    tgt_tokenizer: CharTokenizer
+    split: NumberSplit
+    history: History
+
+    def translate(self, numbers: list[int], chunk: int = 1000) -> list[str]:
+        """Greedy translations of ``english_words(n)`` for each ``n``, as Chinese numerals.
+
+        Decodes ``chunk`` numbers per batch, at most :data:`TRANSLATOR_MAX_OUTPUT` characters each;
+        the ``<eos>`` that ends a translation is not part of the string.
+        """
+        device = next(self.model.parameters()).device
+        bos, eos = (self.tgt_tokenizer.token_to_id(t) for t in (BOS, EOS))
+        out: list[str] = []
+        for i in range(0, len(numbers), chunk):
+            batch = encode_pairs(
+                numbers[i : i + chunk], self.src_tokenizer, self.tgt_tokenizer, device
+            )
+            ids = greedy_decode(
+                self.model, batch.src, bos, eos, TRANSLATOR_MAX_OUTPUT, batch.src_mask
+            )
+            out += [self.tgt_tokenizer.decode([t for t in row if t != eos]) for row in ids]
+        return out
+
+    def exact_match(self, numbers: list[int]) -> float:
+        """The share of ``numbers`` whose greedy translation equals ``chinese_numeral(n)``."""
+        if not numbers:
+            raise ValueError("numbers is empty: pass at least one number to score")
+        outputs = self.translate(numbers)
+        return sum(o == chinese_numeral(n) for o, n in zip(outputs, numbers, strict=True)) / len(
+            numbers
+        )
+
+
+def seq2seq_loss(model: EncoderDecoder, batch: Seq2SeqBatch, pad_id: int) -> Tensor:
+    """Teacher-forced cross-entropy, averaged over the target positions that are not padding.
+
+    ``batch.src`` is ``(batch, src_len)``, ``batch.tgt_in`` and ``batch.tgt_out`` are
+    ``(batch, tgt_len)``; the result is a scalar.
+
+    L = -(1 / |V|) sum_{t in V} log p(y_t | y_<t, x), V = the positions whose label is not ``pad_id``.
+    """
+    logits = model(batch.src, batch.tgt_in, batch.src_mask)  # (batch, tgt_len, tgt_vocab)
+    return F.cross_entropy(
+        rearrange(logits, "b t v -> (b t) v"),
+        rearrange(batch.tgt_out, "b t -> (b t)"),
+        ignore_index=pad_id,
+    )
+
+
+def train_number_translator(
+    profile: Profile | str | None = None,
+    *,
+    steps: int | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> TranslatorRun:
+    """Train chapter 32's English-words -> Chinese-numerals translator and return it in eval mode.
+
+    The recipe is chapter 32's section 4: a pre-LN encoder–decoder (2 + 2 layers, d_model 64,
+    4 heads, d_ff 256), trained on ``split_numbers(0.05, 0.05, seed=0)``'s training numbers drawn
+    with balanced lengths, AdamW at lr 3e-3 with warm-up over a tenth of the steps, weight decay
+    0.01; validation on 2 batches of 256 held-out numbers ten times per run.
+
+    Args:
+        profile: as in :func:`train_char_gpt`; it sets the steps (150, 700, 2,000) and the batch
+            (32, 64, 128 pairs).
+        steps: optimizer steps; ``None`` for the profile's.
+        seed: seeds the initial weights and the batches (the split is always seed 0's, so runs
+            with different seeds are scored on the same held-out numbers).
+        device: where to train; ``None`` for the CPU.
+        progress: show a progress bar.
+    """
+    name = _profile(profile).name
+    steps = _steps(steps, TRANSLATOR_STEPS[name])
+    numbers = split_numbers(val_fraction=0.05, test_fraction=0.05, seed=0)
+    src_tok, tgt_tok = number_tokenizers()
+    config = EncoderDecoderConfig(
+        vocab_size=src_tok.vocab_size,
+        tgt_vocab_size=tgt_tok.vocab_size,
+        d_model=64,
+        n_heads=4,
+        n_layers=2,
+        d_ff=256,
+        max_len=80,
+        norm_first=True,
+        dropout=0.0,
+    )
+    torch.manual_seed(seed)
+    model = EncoderDecoder(config).to(device)
+    pad_id = tgt_tok.token_to_id(PAD)
+    train_config = TrainConfig(
+        max_steps=steps,
+        lr=3e-3,
+        warmup_steps=steps // 10,
+        weight_decay=0.01,
+        eval_every=max(1, steps // 10),
+        eval_batches=2,
+        seed=seed,
+        progress=progress,
+    )
+    history = train(
+        model,
+        lambda m, b: seq2seq_loss(m, b, pad_id),
+        NumberBatches(numbers.train, TRANSLATOR_BATCH[name], src_tok, tgt_tok, device=device),
+        train_config,
+        NumberBatches(numbers.val, 256, src_tok, tgt_tok, device=device, balanced=False),
+    )
+    return TranslatorRun(model.eval(), src_tok, tgt_tok, numbers, history)
