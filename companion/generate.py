@@ -9,28 +9,43 @@ temperature    sample from ``softmax(z / T)``: ``T < 1`` sharpens, ``T > 1`` fla
 top-k          sample among the ``k`` most likely tokens only (Fan et al. 2018)
 top-p          sample from the nucleus: the fewest tokens whose mass reaches ``p``
                (Holtzman et al. 2020)
-beam search    keep the ``beam_size`` best prefixes by total log-probability (seq2seq)
+repetition     divide the positive logits of tokens already in the text by ``theta`` and
+penalty        multiply the negative ones (Keskar et al. 2019)
+beam search    keep the ``beam_size`` best prefixes by total log-probability
 =============  =========================================================================
 
 :func:`generate` runs a :class:`~companion.models.GPT` with a key/value cache so that each step
 computes one position instead of the whole sequence; it produces exactly the tokens of the
 uncached loop of nanoGPT. :func:`greedy_decode` and :func:`beam_search` decode an
-:class:`~companion.models.EncoderDecoder`.
+:class:`~companion.models.EncoderDecoder`; :func:`beam_search_lm` runs the same beam search on a
+GPT. :func:`token_nll` scores a text under a GPT and :func:`distinct_n` measures how varied a set
+of texts is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm  # text bars: they render in the static book and need no widgets
 
+from companion import validators as check
 from companion.attention import KVCache
 from companion.models import GPT, EncoderDecoder, check_ids
 
-__all__ = ["beam_search", "filter_logits", "generate", "greedy_decode", "sample_next"]
+__all__ = [
+    "beam_search",
+    "beam_search_lm",
+    "distinct_n",
+    "filter_logits",
+    "generate",
+    "greedy_decode",
+    "penalize_repetition",
+    "sample_next",
+    "token_nll",
+]
 
 Hypothesis = tuple[list[int], float]  # (token ids without bos, sum of their log-probs)
 
@@ -59,11 +74,14 @@ def _check_temperature(temperature: float) -> None:
 def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None = None) -> Tensor:
     """Set to ``-inf`` the logits that top-k and/or top-p sampling rule out.
 
-    - top-k keeps the ``k`` largest logits of each row (exactly ``k``: ties are broken by index).
+    - top-k keeps the ``k`` largest logits of each row (exactly ``k``: among equal logits the
+      lower token id comes first).
     - top-p (the nucleus) keeps the smallest set of most likely tokens whose probability mass
       reaches ``p``: sort the probabilities ``p_(1) >= p_(2) >= ...`` and keep token ``(i)``
-      while the mass before it, ``p_(1) + ... + p_(i-1)``, is below ``p``. The most likely token
-      is always kept.
+      while the mass before it, ``p_(1) + ... + p_(i-1)``, is below ``p``. So the token whose
+      probability carries the mass across ``p`` is kept, and the most likely token always is.
+      The set is unique unless tied probabilities straddle the boundary; then the lower ids are
+      kept first, as in top-k.
 
     Both given: top-k first, then top-p on what remains (as in Hugging Face's ``generate``).
 
@@ -78,17 +96,49 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     _check_filters(top_k, top_p)
     logits = logits.clone()
     if top_k is not None and top_k < logits.shape[-1]:
-        kept = logits.topk(top_k, dim=-1).indices  # (..., k)
-        remove = torch.ones_like(logits, dtype=torch.bool).scatter(-1, kept, False)
+        order = logits.sort(dim=-1, descending=True, stable=True).indices  # (..., vocab)
+        remove = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order[..., top_k:], True)
         logits = logits.masked_fill(remove, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)  # (..., vocab)
+        sorted_logits, order = logits.sort(dim=-1, descending=True, stable=True)  # (..., vocab)
         probs = sorted_logits.softmax(dim=-1)
-        mass_before = probs.cumsum(dim=-1) - probs  # mass of the more likely tokens
+        cumulative = probs.cumsum(dim=-1)
+        # mass of the more likely tokens: the cumulative sum shifted right by one (0 first)
+        mass_before = torch.cat([torch.zeros_like(probs[..., :1]), cumulative[..., :-1]], dim=-1)
         remove_sorted = mass_before >= top_p  # the first token has mass_before = 0 < top_p
         remove = remove_sorted.scatter(-1, order, remove_sorted)  # back to vocabulary order
         logits = logits.masked_fill(remove, float("-inf"))
     return logits
+
+
+def penalize_repetition(logits: Tensor, previous: Tensor, penalty: float) -> Tensor:
+    """Make the tokens that occur in ``previous`` less likely: CTRL's repetition penalty.
+
+    For every token ``i`` in ``previous[b]``, the logit ``z_i`` of row ``b`` becomes ``z_i / theta``
+    if it is positive and ``z_i * theta`` if it is negative (``theta = penalty``); the other
+    logits are unchanged. Keskar et al. (2019) divide the score by ``theta`` whatever its sign,
+    which for a negative score would *raise* it; Hugging Face's ``RepetitionPenaltyLogitsProcessor``
+    multiplies the negative ones instead, as here. A token counts once however often it occurred.
+
+    Args:
+        logits: ``(batch, vocab)`` next-token scores.
+        previous: ``(batch, seq)`` int64 ids of the text so far (``seq`` may be 0).
+        penalty: ``theta > 0``; 1 changes nothing, above 1 discourages repeats (CTRL used 1.2),
+            below 1 encourages them.
+
+    Returns:
+        A new ``(batch, vocab)`` tensor.
+    """
+    check.number("penalty", penalty, 0, low_open=True, hint="1.0 leaves the logits unchanged")
+    if logits.ndim != 2 or previous.ndim != 2 or previous.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and previous {tuple(previous.shape)} must have shapes "
+            "(batch, vocab) and (batch, seq) with the same batch"
+        )
+    check_ids(previous, logits.shape[-1], "previous")
+    seen = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, previous, True)  # (batch, vocab)
+    penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalized, logits)
 
 
 def sample_next(
@@ -166,6 +216,8 @@ def generate(
     use_cache: bool = True,
     eos_id: int | None = None,
     progress: bool = False,
+    repetition_penalty: float = 1.0,
+    penalty_window: int | None = None,
 ) -> Tensor:
     """Continue each prompt in ``ids`` by up to ``max_new_tokens`` tokens.
 
@@ -188,6 +240,12 @@ def generate(
         eos_id: once a sequence has produced this id it is padded with it; generation stops
             when every sequence has.
         progress: show a tqdm progress bar.
+        repetition_penalty: ``theta`` of :func:`penalize_repetition`, applied before the
+            temperature and the filters (also when ``temperature=0``), to every token of the
+            sequence so far, the prompt included (as Hugging Face's ``generate`` does).
+        penalty_window: penalize only the tokens among the last ``penalty_window`` ones (as
+            llama.cpp's ``repeat_last_n``); None: the whole sequence. With characters as tokens
+            nearly every letter occurs within a few hundred characters, so a window is needed.
 
     Returns:
         ``(batch, seq + n)`` token ids, the prompt followed by ``n <= max_new_tokens`` new ones.
@@ -202,12 +260,17 @@ def generate(
         raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 0")
     _check_temperature(temperature)
     _check_filters(top_k, top_p)
+    check.number("repetition_penalty", repetition_penalty, 0, low_open=True)
+    check.optional(check.positive_int, "penalty_window", penalty_window)
 
     with _eval_mode(model):
         cache = None
         finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
         for _ in tqdm(range(max_new_tokens), desc="generate", disable=not progress):
             logits, cache = _next_logits(model, ids, cache, use_cache)  # (batch, vocab)
+            if repetition_penalty != 1.0:
+                recent = ids if penalty_window is None else ids[:, -penalty_window:]
+                logits = penalize_repetition(logits, recent, repetition_penalty)
             next_id = sample_next(logits, temperature, top_k, top_p, generator)  # (batch,)
             if eos_id is not None:
                 next_id = next_id.masked_fill(finished, eos_id)
@@ -327,27 +390,107 @@ def beam_search(
             f"beam_search decodes one sentence: src must have shape (1, src_len), got "
             f"{tuple(src.shape)}; loop over src[i : i + 1]"
         )
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"beam_size={beam_size!r} must be an integer >= 1")
+    _check_beam_size(beam_size)
 
     with _eval_mode(model):
         memory = model.encode(src)  # (1, src_len, d_model)
-        beams: list[Hypothesis] = [([], 0.0)]  # live prefixes, without bos
-        finished: list[Hypothesis] = []
-        for _ in range(max_len):
-            prefixes = torch.tensor([[bos_id] + tokens for tokens, _ in beams], device=src.device)
-            logits = model.decode(prefixes, memory.expand(len(beams), -1, -1))[:, -1]
-            beams, done = _extend_beams(beams, logits.log_softmax(dim=-1), beam_size, eos_id)
-            finished = sorted(finished + done, key=lambda h: -_score(h, length_penalty))
-            finished = finished[:beam_size]
-            if not beams or (
-                len(finished) >= beam_size
-                and (early_stopping or _cannot_improve(finished, beams, length_penalty, max_len))
-            ):
-                break
+
+        def next_log_probs(prefixes: list[list[int]]) -> Tensor:
+            tgt = torch.tensor([[bos_id] + tokens for tokens in prefixes], device=src.device)
+            logits = model.decode(tgt, memory.expand(len(prefixes), -1, -1))[:, -1]
+            return logits.log_softmax(dim=-1)  # (n_beams, vocab)
+
+        return _beam_loop(
+            next_log_probs, max_len, beam_size, eos_id, length_penalty, early_stopping
+        )
+
+
+def _check_beam_size(beam_size: int) -> None:
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"beam_size={beam_size!r} must be an integer >= 1")
+
+
+def _beam_loop(
+    next_log_probs: Callable[[list[list[int]]], Tensor],
+    max_len: int,
+    beam_size: int,
+    eos_id: int | None,
+    length_penalty: float,
+    early_stopping: bool,
+) -> list[tuple[list[int], float]]:
+    """The beam search shared by :func:`beam_search` and :func:`beam_search_lm`.
+
+    ``next_log_probs(prefixes)`` returns the ``(len(prefixes), vocab)`` log-probabilities of the
+    token after each prefix (a list of generated ids); ``eos_id=None``: no hypothesis ends early.
+    """
+    beams: list[Hypothesis] = [([], 0.0)]  # live prefixes of generated tokens
+    finished: list[Hypothesis] = []
+    for _ in range(max_len):
+        log_probs = next_log_probs([tokens for tokens, _ in beams])
+        beams, done = _extend_beams(beams, log_probs, beam_size, eos_id)
+        finished = sorted(finished + done, key=lambda h: -_score(h, length_penalty))
+        finished = finished[:beam_size]
+        if not beams or (
+            len(finished) >= beam_size
+            and (early_stopping or _cannot_improve(finished, beams, length_penalty, max_len))
+        ):
+            break
     hypotheses = finished if len(finished) >= beam_size else finished + beams
     scored = [(h[0], _score(h, length_penalty)) for h in hypotheses]
     return sorted(scored, key=lambda h: -h[1])[:beam_size]
+
+
+@torch.no_grad()
+def beam_search_lm(
+    model: GPT,
+    ids: Tensor,
+    max_new_tokens: int,
+    beam_size: int = 4,
+    length_penalty: float = 0.0,
+    eos_id: int | None = None,
+    early_stopping: bool = False,
+) -> list[tuple[list[int], float]]:
+    """Beam search on a decoder-only GPT: the continuations of one prompt with the highest
+    log-probability.
+
+    The same search as :func:`beam_search` (see there for the scores, ``length_penalty``, the
+    finished hypotheses and ``early_stopping``), with the prompt in place of the encoded source:
+    each step runs the GPT on the prompt followed by each live prefix (at most the last
+    ``model.config.max_len`` tokens, as :func:`generate` does) without a key/value cache. With
+    ``beam_size=1`` it is :func:`generate` with ``temperature=0``.
+
+    Args:
+        model: a :class:`~companion.models.GPT` (run in eval mode).
+        ids: ``(1, seq)`` prompt token ids, ``seq >= 1``.
+        max_new_tokens: the most tokens to generate (>= 1).
+        beam_size: number of prefixes kept (>= 1).
+        length_penalty: the exponent ``alpha`` of the length normalisation.
+        eos_id: a token that ends a hypothesis; None: every hypothesis runs to
+            ``max_new_tokens``.
+        early_stopping: stop as soon as ``beam_size`` hypotheses have ended.
+
+    Returns:
+        Up to ``beam_size`` ``(tokens, score)`` pairs, best first; ``tokens`` are the generated
+        ids only (without the prompt).
+    """
+    check_ids(ids, model.config.vocab_size)
+    if ids.ndim != 2 or ids.shape[0] != 1 or ids.shape[1] == 0:
+        raise ValueError(
+            f"beam_search_lm continues one prompt: ids must have shape (1, seq) with seq >= 1, "
+            f"got {tuple(ids.shape)}; loop over ids[i : i + 1]"
+        )
+    check.positive_int("max_new_tokens", max_new_tokens)
+    _check_beam_size(beam_size)
+    prompt, max_len = ids[0].tolist(), model.config.max_len
+
+    def next_log_probs(prefixes: list[list[int]]) -> Tensor:
+        rows = torch.tensor([prompt + tokens for tokens in prefixes], device=ids.device)
+        return model(rows[:, -max_len:])[:, -1].log_softmax(dim=-1)  # (n_beams, vocab)
+
+    with _eval_mode(model):
+        return _beam_loop(
+            next_log_probs, max_new_tokens, beam_size, eos_id, length_penalty, early_stopping
+        )
 
 
 def _score(hypothesis: Hypothesis, length_penalty: float) -> float:
@@ -371,7 +514,7 @@ def _cannot_improve(
 
 
 def _extend_beams(
-    beams: list[Hypothesis], log_probs: Tensor, beam_size: int, eos_id: int
+    beams: list[Hypothesis], log_probs: Tensor, beam_size: int, eos_id: int | None
 ) -> tuple[list[Hypothesis], list[Hypothesis]]:
     """One step of beam search: ``log_probs (n_beams, vocab)`` of the next token of each beam.
 
@@ -391,3 +534,78 @@ def _extend_beams(
         elif rank < beam_size:  # an eos ranked below the beam would not have been kept
             done.append((tokens, total))
     return live, done
+
+
+@torch.no_grad()
+def token_nll(model: GPT, ids: Tensor, start: int = 1, chunk: int = 256) -> Tensor:
+    """The negative log-likelihood of each token of ``ids`` under ``model``, in nats.
+
+    ``nll[b, t - start] = -log p(ids[b, t] | ids[b, max(0, t - max_len) : t])`` for
+    ``t = start .. seq - 1``: each token is scored given the same context :func:`generate` used
+    to pick it (at most the last ``model.config.max_len`` tokens). The mean over a text is its
+    per-token NLL; ``exp`` of that is its perplexity.
+
+    Positions up to ``max_len`` come from one forward pass; each later position needs its own
+    window, run in batches of ``chunk`` windows.
+
+    Args:
+        model: a :class:`~companion.models.GPT` (run in eval mode).
+        ids: ``(batch, seq)`` int64 token ids.
+        start: the first position scored, ``1 <= start < seq`` (position 0 has no context);
+            pass the prompt's length to score only what was generated after it.
+        chunk: windows per forward pass for the positions past ``max_len``.
+
+    Returns:
+        ``(batch, seq - start)`` float tensor.
+    """
+    check_ids(ids, model.config.vocab_size)
+    check.positive_int("chunk", chunk)
+    batch, seq = ids.shape
+    if not (isinstance(start, int) and not isinstance(start, bool) and 1 <= start < seq):
+        raise ValueError(
+            f"start={start!r} must be an int with 1 <= start < seq = {seq}: position 0 has no "
+            "context to be predicted from, and at least one position must be scored"
+        )
+    max_len = model.config.max_len
+    with _eval_mode(model):
+        head = ids[:, :max_len]  # (batch, min(seq, max_len))
+        log_probs = model(head).log_softmax(dim=-1)[:, :-1]  # predicts positions 1..len(head)-1
+        nll = [-log_probs.gather(-1, head[:, 1:, None])[..., 0]]  # (batch, len(head) - 1)
+        if seq > max_len:
+            windows = ids.unfold(1, max_len, 1)[
+                :, : seq - max_len
+            ]  # (batch, seq - max_len, max_len)
+            flat = windows.reshape(-1, max_len)  # window j of row b predicts ids[b, j + max_len]
+            last = torch.cat([model(w)[:, -1] for w in flat.split(chunk)]).log_softmax(dim=-1)
+            targets = ids[:, max_len:].reshape(-1, 1)  # (batch * (seq - max_len), 1)
+            nll.append(-last.gather(-1, targets).view(batch, seq - max_len))
+    return torch.cat(nll, dim=1)[:, start - 1 :]
+
+
+def distinct_n(texts: Sequence[Sequence], n: int) -> float:
+    """distinct-n (Li et al. 2016): the share of the n-grams of ``texts`` that are distinct.
+
+    The n-grams of every text (characters of a string, or items of a list of token ids) are
+    pooled; the result is ``#distinct n-grams / #n-grams``, in ``(0, 1]``: 1 when no n-gram
+    occurs twice, small when the texts repeat themselves or each other. (Li et al. divide by the
+    number of generated tokens; dividing by the number of n-grams, as most implementations do,
+    differs by ``n - 1`` per text.) For one text, ``1 - distinct_n([text], n)`` is the share of
+    its n-grams that repeat an earlier one.
+
+    Args:
+        texts: a sequence of strings or of token-id sequences (not a single string).
+        n: the n-gram length (>= 1).
+
+    Raises:
+        ValueError: if ``texts`` is a single string, or has no n-gram at all.
+    """
+    check.positive_int("n", n)
+    if isinstance(texts, str):
+        raise ValueError(
+            f"texts must be a sequence of texts, got a single string ({texts[:20]!r}...); "
+            "wrap it in a list: distinct_n([text], n)"
+        )
+    grams = [tuple(text[i : i + n]) for text in texts for i in range(len(text) - n + 1)]
+    if not grams:
+        raise ValueError(f"texts has no {n}-gram: every text is shorter than n={n}")
+    return len(set(grams)) / len(grams)

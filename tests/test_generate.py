@@ -5,7 +5,17 @@ import torch
 from torch import nn
 
 from companion.attention import padding_mask
-from companion.generate import beam_search, filter_logits, generate, greedy_decode, sample_next
+from companion.generate import (
+    beam_search,
+    beam_search_lm,
+    distinct_n,
+    filter_logits,
+    generate,
+    greedy_decode,
+    penalize_repetition,
+    sample_next,
+    token_nll,
+)
 from companion.models import GPT, EncoderDecoder, EncoderDecoderConfig, GPTConfig
 
 VOCAB, MAX_LEN = 23, 16
@@ -408,3 +418,227 @@ def test_errors(call, match):
 def test_generate_refuses_a_prompt_without_batch_dimension():
     with pytest.raises(ValueError, match=r"add a batch dimension"):
         generate(make_gpt(), torch.tensor([1, 2, 3]), 3)
+
+
+# --- ties in the filters --------------------------------------------------------------------
+
+
+def test_top_k_among_ties_keeps_the_lower_ids():
+    logits = torch.tensor([[1.0, 2.0, 1.0, 2.0, 1.0, 0.0]])
+    kept = torch.isfinite(filter_logits(logits, top_k=3))[0]
+    assert kept.nonzero().flatten().tolist() == [0, 1, 3]
+
+
+@pytest.mark.parametrize(
+    ("probs", "top_p", "nucleus"),
+    [
+        ([0.25, 0.5, 0.25], 0.75, [0, 1]),  # the mass before id 2 is exactly 0.75: not needed
+        ([0.25, 0.5, 0.25], 0.76, [0, 1, 2]),
+        ([0.25, 0.25, 0.25, 0.25], 0.5, [0, 1]),  # ties straddling p: the lower ids first
+        ([0.125, 0.125, 0.5, 0.25], 0.875, [0, 2, 3]),
+    ],
+)
+def test_top_p_keeps_the_token_that_crosses_p_and_breaks_ties_by_id(probs, top_p, nucleus):
+    out = filter_logits(torch.tensor([probs]).log(), top_p=top_p)
+    assert torch.isfinite(out)[0].nonzero().flatten().tolist() == nucleus
+
+
+def test_top_p_nucleus_is_the_smallest_set_with_enough_mass():
+    g = torch.Generator().manual_seed(5)
+    logits = 3 * torch.randn(64, 40, generator=g)
+    for top_p in (0.1, 0.5, 0.9, 0.99):
+        kept = torch.isfinite(filter_logits(logits, top_p=top_p))
+        probs = logits.softmax(-1)
+        ranked = probs.sort(-1, descending=True).values.cumsum(-1)  # (64, 40)
+        smallest = (ranked < top_p).sum(-1) + 1  # the fewest tokens whose mass reaches top_p
+        assert torch.equal(kept.sum(-1), smallest.clamp(max=40))
+        assert ((probs * kept).sum(-1) >= top_p - 1e-6).all()
+        # every kept token is at least as likely as every removed one
+        assert (probs.masked_fill(~kept, 2).amin(-1) >= probs.masked_fill(kept, -1).amax(-1)).all()
+
+
+# --- the repetition penalty -----------------------------------------------------------------
+
+
+def test_penalize_repetition_divides_positive_and_multiplies_negative_logits():
+    logits = torch.tensor([[2.0, -1.0, 0.5, -3.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    previous = torch.tensor([[0, 1, 1, 4], [3, 3, 3, 3]])  # repeats count once
+    out = penalize_repetition(logits, previous, 2.0)
+    expected = torch.tensor([[1.0, -2.0, 0.5, -3.0, 0.0], [1.0, 1.0, 1.0, 0.5, 1.0]])
+    assert torch.equal(out, expected)
+    assert torch.equal(penalize_repetition(logits, previous, 1.0), logits)
+    assert torch.equal(penalize_repetition(logits, previous[:, :0], 3.0), logits)  # no history
+    # the penalty never raises a seen token's probability, for any penalty > 1
+    for theta in (1.2, 1.5, 10.0):
+        assert (penalize_repetition(logits, previous, theta) <= logits).all()
+
+
+def manual_penalized_greedy(model, ids, n, theta, window):
+    for _ in range(n):
+        logits = model(ids[:, -MAX_LEN:])[:, -1]
+        recent = ids if window is None else ids[:, -window:]
+        ids = torch.cat([ids, penalize_repetition(logits, recent, theta).argmax(-1, True)], 1)
+    return ids
+
+
+@pytest.mark.parametrize(("theta", "window"), [(1.5, None), (3.0, 4), (0.5, 2)])
+def test_generate_applies_the_penalty_to_the_recent_tokens(theta, window):
+    model, ids = make_gpt(), prompt(3, 5)
+    with torch.no_grad():
+        expected = manual_penalized_greedy(model, ids, 20, theta, window)
+    out = generate(model, ids, 20, temperature=0, repetition_penalty=theta, penalty_window=window)
+    assert torch.equal(out, expected)
+    plain = generate(model, ids, 20, temperature=0)
+    assert not torch.equal(out, plain)  # the penalty did change something
+
+
+def test_a_strong_penalty_without_window_avoids_repeats_while_it_can():
+    model, ids = make_gpt(), prompt(2, 1)
+    out = generate(model, ids, VOCAB - 1, temperature=0, repetition_penalty=1e9)
+    for row in out.tolist():  # every logit of a seen token is pushed to ~0 or far below
+        plain = generate(model, torch.tensor([row[:1]]), VOCAB - 1, temperature=0)[0].tolist()
+        assert len(set(row)) > len(set(plain))
+
+
+# --- beam search on a GPT -------------------------------------------------------------------
+
+
+def continuation_log_prob(model, prompt_ids: list[int], tokens: list[int]) -> float:
+    ids = torch.tensor([prompt_ids + tokens])
+    return -float(token_nll(model, ids, start=len(prompt_ids)).sum())
+
+
+@pytest.mark.parametrize("prompt_len", [1, 6])
+def test_beam_search_lm_with_one_beam_is_greedy(prompt_len):
+    model = make_gpt()
+    for row in prompt(4, prompt_len).split(1):
+        greedy = generate(model, row, 14, temperature=0)[0, prompt_len:].tolist()
+        ((tokens, score),) = beam_search_lm(model, row, 14, beam_size=1)
+        assert tokens == greedy  # 6 + 14 > MAX_LEN: the window slides as in generate
+        assert score == pytest.approx(
+            continuation_log_prob(model, row[0].tolist(), tokens), abs=1e-4
+        )
+
+
+def test_beam_search_lm_scores_are_log_probs_and_beat_greedy():
+    model, gains = make_gpt(seed=1), []
+    for row in prompt(4, 3, seed=2).split(1):
+        hypotheses = beam_search_lm(model, row, 15, beam_size=4)
+        scores = [s for _, s in hypotheses]
+        assert len(hypotheses) == 4 and scores == sorted(scores, reverse=True)
+        for tokens, s in hypotheses:
+            assert len(tokens) == 15
+            assert s == pytest.approx(
+                continuation_log_prob(model, row[0].tolist(), tokens), abs=1e-4
+            )
+        greedy = generate(model, row, 15, temperature=0)[0, 3:].tolist()
+        greedy_score = continuation_log_prob(model, row[0].tolist(), greedy)
+        assert scores[0] >= greedy_score - 1e-4
+        gains.append(scores[0] - greedy_score)
+    assert max(gains) > 0.1  # not a theorem, but a beam of 4 must beat greedy somewhere
+
+
+def test_beam_search_lm_ends_hypotheses_at_eos():
+    model, row = make_gpt(), prompt(1, 2)
+    eos = generate(model, row, 10, temperature=0)[0, 4].item()  # greedy's third new token
+    hypotheses = beam_search_lm(model, row, 10, beam_size=3, eos_id=eos)
+    for tokens, s in hypotheses:
+        assert eos not in tokens[:-1]
+        assert s == pytest.approx(continuation_log_prob(model, row[0].tolist(), tokens), abs=1e-4)
+    assert any(tokens[-1] == eos for tokens, _ in hypotheses)
+
+
+# --- scoring a text -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seq", [2, 9, MAX_LEN, MAX_LEN + 1, 3 * MAX_LEN + 5])
+def test_token_nll_scores_each_token_in_the_window_generate_used(seq):
+    model, ids = make_gpt("rotary"), prompt(2, seq, seed=4)
+    with torch.no_grad():
+        expected = torch.stack(
+            [
+                -model(ids[:, max(0, t - MAX_LEN) : t])[:, -1].log_softmax(-1)[
+                    torch.arange(2), ids[:, t]
+                ]
+                for t in range(1, seq)
+            ],
+            dim=1,
+        )  # (2, seq - 1)
+    torch.testing.assert_close(token_nll(model, ids), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(token_nll(model, ids, chunk=3), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        token_nll(model, ids, start=seq - 1), expected[:, -1:], atol=1e-5, rtol=0
+    )
+
+
+def test_token_nll_equals_the_training_loss_within_the_window():
+    model, ids = make_gpt(), prompt(3, MAX_LEN)
+    with torch.no_grad():
+        loss = nn.functional.cross_entropy(model(ids[:, :-1]).transpose(1, 2), ids[:, 1:])
+    assert token_nll(model, ids).mean().item() == pytest.approx(loss.item(), abs=1e-5)
+
+
+# --- distinct-n ------------------------------------------------------------------------------
+
+
+def test_distinct_n_by_hand():
+    assert distinct_n(["abab"], 1) == 2 / 4
+    assert distinct_n(["abab"], 2) == 2 / 3  # ab, ba, ab
+    assert distinct_n(["abab", "abc"], 2) == 3 / 5  # ab ba ab | ab bc
+    assert distinct_n(["abcd"], 4) == 1.0
+    assert distinct_n(["ab", "abc"], 3) == 1.0  # "ab" has no 3-gram
+    assert distinct_n([[1, 2, 1, 2], [2, 1]], 2) == 2 / 4  # token ids: (1,2) (2,1) (1,2) (2,1)
+    assert distinct_n(["aaaaaaaaaa"], 3) == 1 / 8
+
+
+# --- errors of the new functions ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "match", "error"),
+    [
+        (
+            lambda: penalize_repetition(LOGITS, torch.zeros(2, 1, dtype=torch.long), 0.0),
+            r"penalty=0.0",
+            ValueError,
+        ),
+        (
+            lambda: penalize_repetition(LOGITS, torch.zeros(3, 1, dtype=torch.long), 1.2),
+            r"same batch",
+            ValueError,
+        ),
+        (
+            lambda: generate(make_gpt(), prompt(1, 3), 2, repetition_penalty=-1.0),
+            r"repetition_penalty=-1.0",
+            ValueError,
+        ),
+        (
+            lambda: generate(make_gpt(), prompt(1, 3), 2, penalty_window=0),
+            r"penalty_window=0",
+            ValueError,
+        ),
+        (
+            lambda: beam_search_lm(make_gpt(), prompt(2, 3), 5),
+            r"ids must have shape \(1, seq\)",
+            ValueError,
+        ),
+        (lambda: beam_search_lm(make_gpt(), prompt(1, 3), 0), r"max_new_tokens=0", ValueError),
+        (
+            lambda: beam_search_lm(make_gpt(), prompt(1, 3), 4, beam_size=0),
+            r"beam_size=0",
+            ValueError,
+        ),
+        (
+            lambda: token_nll(make_gpt(), prompt(1, 3), start=0),
+            r"start=0 must be an int with 1 <= start < seq = 3",
+            ValueError,
+        ),
+        (lambda: token_nll(make_gpt(), prompt(1, 3), start=3), r"start=3", ValueError),
+        (lambda: distinct_n("abc", 1), r"wrap it in a list", ValueError),
+        (lambda: distinct_n(["ab"], 3), r"no 3-gram", ValueError),
+        (lambda: distinct_n(["ab"], 0), r"n=0 must be a positive int", ValueError),
+    ],
+)
+def test_errors_of_the_decoding_tools(call, match, error):
+    with pytest.raises(error, match=match):
+        call()
