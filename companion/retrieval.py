@@ -3,14 +3,17 @@
 Chapter 41 (``notebooks/41_search_and_qa``) searches the book's own glossary and chapter
 summaries with three retrievers and scores them with :func:`recall_at_k`:
 
-- **sparse** retrieval: :class:`BM25` (Robertson & Zaragoza 2009) on the words of :func:`tokenize`,
-  with ``k1 = 1.2``, ``b = 0.75`` and Lucene's non-negative idf
-  ``log(1 + (N - n + 0.5) / (n + 0.5))``;
+- **sparse** retrieval: :class:`BM25`, from the Okapi system at TREC-3 (Robertson et al. 1994), in
+  the form reviewed by Robertson & Zaragoza (2009), on the words of :func:`tokenize`, with
+  ``k1 = 1.2``, ``b = 0.75`` and Lucene's non-negative idf ``log(1 + (N - n + 0.5) / (n + 0.5))``;
 - **dense** retrieval: :func:`dense_scores`, the cosine similarities of unit sentence embeddings
   (``companion.pretrained.load_minilm().embed``) as one matrix product;
 - **hybrid** retrieval: :func:`reciprocal_rank_fusion` (Cormack, Clarke & Büttcher 2009), which
   adds ``1 / (k + rank)`` over the retrievers: it uses ranks only, so BM25's unbounded scores and
   cosines in [-1, 1] need no calibration and no weight to tune.
+
+A question may have several relevant documents: :func:`hits_at_k` and :func:`recall_at_k` count a
+hit when any of them is among the first ``k`` results.
 
 Every ranking is deterministic: ties are broken by the lower document index (:func:`rank`).
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from importlib import resources
 
 import torch
@@ -35,8 +38,10 @@ __all__ = [
     "bm25_scores",
     "dense_scores",
     "exact_match",
+    "hits_at_k",
     "load_search_corpus",
     "load_search_queries",
+    "longest_shared_word_run",
     "normalize_answer",
     "rank",
     "recall_at_k",
@@ -210,25 +215,66 @@ def reciprocal_rank_fusion(*scores: Tensor, k: float = 60.0) -> Tensor:
     return fused
 
 
-def recall_at_k(ranked: Tensor, relevant: Sequence[int] | Tensor, k: int) -> float:
-    """The share of queries whose relevant document is among their first ``k`` results.
+def hits_at_k(
+    ranked: Tensor, relevant: Sequence[int] | Tensor | Sequence[Collection[int]], k: int
+) -> Tensor:
+    """Whether each query has a relevant document among its first ``k`` results: bool ``(q,)``.
 
     Args:
         ranked: ``(q, m)`` document indices, best first (e.g. :func:`rank`), ``m >= k``.
-        relevant: ``(q,)`` the index of each query's one relevant document.
+        relevant: each query's relevant documents: ``(q,)`` indices, one per query, or ``q``
+            collections of indices (a hit when any of them is in the first ``k``).
         k: how many results count.
     """
     check.positive_int("k", k)
-    relevant = torch.as_tensor(relevant)
-    if ranked.dim() != 2 or relevant.shape != (ranked.shape[0],) or ranked.shape[1] < k:
+    n_queries = ranked.shape[0] if ranked.dim() == 2 else -1
+    if isinstance(relevant, Tensor) or all(isinstance(r, int) for r in relevant):
+        relevant = torch.as_tensor(relevant)
+        ok = relevant.shape == (n_queries,)
+        sets = None
+    else:
+        sets = [{int(d) for d in r} for r in relevant]
+        ok = len(sets) == n_queries and all(sets)
+    if ranked.dim() != 2 or not ok or ranked.shape[1] < k:
         raise ValueError(
-            f"ranked {tuple(ranked.shape)} must be (q, m) with m >= k={k}, and relevant "
-            f"{tuple(relevant.shape)} must be (q,)"
+            f"ranked {tuple(ranked.shape)} must be (q, m) with m >= k={k}, and relevant must hold "
+            f"one index or one non-empty collection of indices per query ({len(relevant)} given)"
         )
-    if ranked.shape[0] == 0:
-        return 0.0
-    hits = (ranked[:, :k] == relevant[:, None]).any(dim=1)  # (q,)
-    return hits.double().mean().item()
+    top = ranked[:, :k]  # (q, k)
+    if sets is None:
+        return (top == relevant[:, None]).any(dim=1)  # (q,)
+    return torch.tensor([bool(s & set(t)) for s, t in zip(sets, top.tolist(), strict=True)])
+
+
+def recall_at_k(
+    ranked: Tensor, relevant: Sequence[int] | Tensor | Sequence[Collection[int]], k: int
+) -> float:
+    """The share of queries with a relevant document among their first ``k`` results.
+
+    With one relevant document per query this is DPR's "top-k retrieval accuracy". The arguments
+    are those of :func:`hits_at_k`: ``ranked`` is ``(q, m)``, ``relevant`` ``(q,)`` indices or
+    ``q`` collections of indices. Returns a float (a scalar); no queries give 0.0.
+    """
+    hits = hits_at_k(ranked, relevant, k)  # (q,)
+    return hits.double().mean().item() if hits.numel() else 0.0
+
+
+def longest_shared_word_run(a: str, b: str) -> int:
+    """The length in words of the longest run of consecutive words that ``a`` and ``b`` share.
+
+    Words are lower-case runs of ASCII letters and digits, stop words kept: how much of a question
+    is copied from its document ("of the one-hot label" is a run of 4).
+    """
+    x, y = _WORD.findall(a.lower()), _WORD.findall(b.lower())
+    best, prev = 0, [0] * (len(y) + 1)
+    for word in x:  # dynamic programming over common suffixes
+        cur = [0] * (len(y) + 1)
+        for j, other in enumerate(y):
+            if word == other:
+                cur[j + 1] = prev[j] + 1
+                best = max(best, cur[j + 1])
+        prev = cur
+    return best
 
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "cf.", "Fig.")
@@ -275,7 +321,8 @@ def load_search_corpus() -> list[dict]:
 
 
 def load_search_queries() -> list[dict]:
-    """Chapter 41's paraphrased questions (``search_queries.json``): dicts with ``query``,
-    ``doc`` (the id of the one relevant document) and ``answer`` (a sentence of that document,
-    as :func:`split_sentences` cuts it)."""
+    """Chapter 41's questions (``search_queries.json``): dicts with ``query``, ``doc`` (the id of
+    the document it was written for), ``answer`` (a sentence of that document, as
+    :func:`split_sentences` cuts it) and, where other documents answer it too, ``also`` (their
+    ids)."""
     return _read_json("search_queries.json")["queries"]

@@ -78,6 +78,22 @@ def bm25_raw_tf(query, docs, k1=1.2, b=0.75):
     )
 
 
+def bm25_df_with_multiplicity(query, docs, k1=1.2, b=0.75):
+    """Document frequency counted with repeats: a term twice in one document counts as two."""
+    n_docs, avgdl = len(docs), sum(len(d) for d in docs) / len(docs)
+    df = Counter(t for d in docs for t in d)  # total occurrences, not documents
+    out = torch.zeros(n_docs, dtype=torch.float64)
+    for i, doc in enumerate(docs):
+        tf = Counter(doc)
+        for term in query:
+            if tf[term]:
+                idf = math.log(1 + max(n_docs - df[term] + 0.5, 0.0) / (df[term] + 0.5))
+                out[i] += (
+                    idf * tf[term] * (k1 + 1) / (tf[term] + k1 * (1 - b + b * len(doc) / avgdl))
+                )
+    return out
+
+
 def bm25_list(query, docs, k1=1.2, b=0.75):
     return my_bm25_scores(query, docs, k1=k1, b=b).tolist()
 
@@ -88,6 +104,7 @@ WRONG = [
     bm25_set_query,
     bm25_without_k1_plus_1,
     bm25_raw_tf,
+    bm25_df_with_multiplicity,
     bm25_list,
 ]
 

@@ -18,8 +18,10 @@ from companion.retrieval import (
     bm25_scores,
     dense_scores,
     exact_match,
+    hits_at_k,
     load_search_corpus,
     load_search_queries,
+    longest_shared_word_run,
     normalize_answer,
     rank,
     recall_at_k,
@@ -138,6 +140,20 @@ def test_recall_at_k():
     assert recall_at_k(ranked, relevant, 1) == 0.25
     assert recall_at_k(ranked, relevant, 2) == 0.75
     assert recall_at_k(ranked, relevant, 3) == 1.0
+    several = [{2}, {0, 2}, {1}, {1, 2}]  # a hit when any relevant document is in the top k
+    assert hits_at_k(ranked, several, 1).tolist() == [True, False, False, True]
+    assert recall_at_k(ranked, several, 1) == 0.5 and recall_at_k(ranked, several, 2) == 1.0
+    assert recall_at_k(ranked, [[2], [2], [1], [0]], 2) == recall_at_k(ranked, relevant, 2)
+    with pytest.raises(ValueError, match="non-empty collection"):
+        recall_at_k(ranked, [{2}, set(), {1}, {0}], 1)
+
+
+def test_longest_shared_word_run():
+    doc = "Training on the target instead of the one-hot label; the 2017 Transformer used 0.1."
+    assert longest_shared_word_run("a softened version of the one-hot label?", doc) == 5
+    assert longest_shared_word_run("The TARGET, instead", doc) == 3  # case and punctuation ignored
+    assert longest_shared_word_run("nothing shared here", doc) == 0
+    assert longest_shared_word_run("", doc) == 0
 
 
 def test_split_sentences_and_exact_match():
@@ -182,5 +198,14 @@ def test_the_shipped_corpus_and_questions():
     queries = load_search_queries()
     assert len(queries) >= 50 and len({q["query"] for q in queries}) == len(queries)
     for q in queries:
+        assert set(q) <= {"query", "doc", "also", "answer"}, q
         assert q["answer"] in split_sentences(by_id[q["doc"]]["text"]), q
-        assert normalize_answer(q["query"]) != normalize_answer(q["answer"])  # a paraphrase
+        also = q.get("also", [])
+        assert all(a in by_id for a in also) and q["doc"] not in also, q  # other answering docs
+        # Paraphrased: no run of more than 5 consecutive words copied from the searched text.
+        d = by_id[q["doc"]]
+        searched = " ".join([d["title"], *d["aliases"], d["text"]])
+        assert longest_shared_word_run(q["query"], searched) <= 5, q
+    # The glossary's pointers to chapters are kept apart, not searched.
+    pointer = re.compile(r"(Introduced|Mentioned|First used) in ")
+    assert not [d["id"] for d in docs if pointer.search(d["text"])]

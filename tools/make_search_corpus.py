@@ -1,33 +1,48 @@
 """Write companion/data/texts/search_corpus.json: chapter 41's search corpus, a frozen snapshot.
 
 The documents are the book's own text (licence: the book's, MIT): every entry of
-book/glossary.md (term, Chinese term, definition; the "Introduced in ..." pointer kept apart as
-``source``) and one summary per written chapter (the "What it covers" column of the map in
-book/intro.md). Run once; the snapshot is NOT regenerated as the glossary grows, so that the
-queries in search_queries.json keep pointing at the documents they were written for::
+book/glossary.md (term, Chinese term, definition; the pointer to the chapters, "Introduced in
+...", "Mentioned in ..." or "First used in ...", kept apart as ``source`` so that it is neither
+searched nor a candidate answer) and one summary per written chapter (the "What it covers" column
+of the map in book/intro.md). The snapshot is NOT regenerated as the glossary grows, so that the
+queries in search_queries.json keep pointing at the documents they were written for; the tool
+refuses to overwrite it without ``--force``. ``--at COMMIT`` reads the two files as they were at
+that commit (the shipped snapshot: ``--at 97cb23a``)::
 
-    .venv/bin/python tools/make_search_corpus.py
+    .venv/bin/python tools/make_search_corpus.py --at 97cb23a --force
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "companion" / "data" / "texts" / "search_corpus.json"
 LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")  # [text](target) -> text
 CJK = re.compile(r"[\u3400-\u9fff]")
+# The glossary's pointers to the chapters, at the end of a definition.
+POINTER = re.compile(r"\s(?=(?:Introduced in|Mentioned in|First used in) )")
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def glossary() -> list[dict]:
-    body = (REPO / "book" / "glossary.md").read_text(encoding="utf-8")
+def read(path: str, commit: str | None) -> str:
+    """A file of the repository, as it is now or as it was at ``commit``."""
+    if commit is None:
+        return (REPO / path).read_text(encoding="utf-8")
+    return subprocess.run(
+        ["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def glossary(body: str) -> list[dict]:
     body = body.split("```{glossary}", 1)[1].rsplit("```", 1)[0]
     docs = []
     for block in body.strip().split("\n\n"):
@@ -38,7 +53,7 @@ def glossary() -> list[dict]:
         chinese = " / ".join(h.strip() for h in heads[1:] if CJK.search(h))
         aliases = [h.strip() for h in heads[1:] if not CJK.search(h)]  # BPE, look-ahead mask
         definition = LINK.sub(r"\1", definition)
-        text, _, source = definition.partition(" Introduced in ")
+        text, *source = POINTER.split(definition, maxsplit=1)
         docs.append(
             {
                 "id": "g-" + slug(term),
@@ -47,15 +62,15 @@ def glossary() -> list[dict]:
                 "aliases": aliases,
                 "chinese": chinese,
                 "text": text.strip(),
-                "source": ("Introduced in " + source).strip() if source else "",
+                "source": source[0].strip() if source else "",
             }
         )
     return docs
 
 
-def chapters() -> list[dict]:
+def chapters(intro: str) -> list[dict]:
     docs = []
-    for line in (REPO / "book" / "intro.md").read_text(encoding="utf-8").splitlines():
+    for line in intro.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 5 or "../notebooks/" not in cells[1] or cells[4] != "written":
             continue
@@ -77,10 +92,22 @@ def chapters() -> list[dict]:
 
 
 def main() -> None:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    docs = glossary() + chapters()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--at", metavar="COMMIT", help="read the glossary and map at this commit")
+    parser.add_argument("--force", action="store_true", help="overwrite the frozen snapshot")
+    args = parser.parse_args()
+    if OUT.exists() and not args.force:
+        sys.exit(
+            f"{OUT.relative_to(REPO)} is a frozen snapshot that search_queries.json points into; "
+            "pass --force to overwrite it (and check every question still has its documents)"
+        )
+    commit = (
+        args.at
+        or subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+    )
+    docs = glossary(read("book/glossary.md", args.at)) + chapters(read("book/intro.md", args.at))
     ids = [d["id"] for d in docs]
     assert len(ids) == len(set(ids)), "duplicate document ids"
     snapshot = {
