@@ -511,7 +511,7 @@ def continuation_log_prob(model, prompt_ids: list[int], tokens: list[int]) -> fl
 @pytest.mark.parametrize("prompt_len", [1, 6])
 def test_beam_search_lm_with_one_beam_is_greedy(prompt_len):
     model = make_gpt()
-    for row in prompt(4, prompt_len).split(1):
+    for row in prompt(2, prompt_len).split(1):
         greedy = generate(model, row, 14, temperature=0)[0, prompt_len:].tolist()
         ((tokens, score),) = beam_search_lm(model, row, 14, beam_size=1)
         assert tokens == greedy  # 6 + 14 > MAX_LEN: the window slides as in generate
