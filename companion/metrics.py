@@ -86,8 +86,8 @@ def tokenize(text: str, kind: str = "13a") -> list[str]:
     """The tokens BLEU counts in ``text``, as sacreBLEU's tokenizer ``kind`` makes them.
 
     * ``"13a"`` (the default, mteval-v13a): drop ``<skipped>``, join lines, unescape ``&quot;
-      &amp; &lt; &gt;``, split off punctuation (not ``'`` or ``-``; ``.`` and ``,`` only when not
-      next to a digit), split on whitespace. Chinese has no spaces, so a Chinese sentence without
+      &amp; &lt; &gt;``, split off ASCII punctuation (not ``'``; ``-`` only after a digit; ``.``
+      and ``,`` unless they stand between two digits, as in 3.5), split on whitespace. Chinese has no spaces, so a Chinese sentence without
       punctuation stays **one token**.
     * ``"zh"``: each Chinese character (see ``_ZH_RANGES``) is a token; other text as 13a's rules.
     * ``"char"``: every character that is not whitespace is a token.
