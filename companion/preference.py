@@ -5,6 +5,8 @@
 * :func:`sequence_logprobs` — ``log pi(y | x)``: the summed log-probability of a response given
   its prompt;
 * :func:`dpo_loss` — direct preference optimization (Rafailov et al. 2023), from its formula;
+* :func:`rpo_loss` — DPO plus the SFT loss (per-token NLL) on the chosen responses (Pang et al.
+  2024), which keeps the chosen responses likely while the margin grows;
 * :func:`greedy_responses` — what a model answers to prompts of different lengths.
 
 Every function takes token ids ``(batch, seq)`` that hold prompt and response together (and any
@@ -28,6 +30,7 @@ __all__ = [
     "dpo_loss",
     "greedy_responses",
     "response_labels",
+    "rpo_loss",
     "sequence_logprobs",
     "sft_loss",
 ]
@@ -162,6 +165,51 @@ def dpo_loss(
     margin = beta * (chosen_logratios - rejected_logratios)  # (batch,)
     loss = -F.logsigmoid(margin).mean()
     return loss, (beta * chosen_logratios).detach(), (beta * rejected_logratios).detach()
+
+
+def rpo_loss(
+    policy_chosen_logps: Tensor,
+    policy_rejected_logps: Tensor,
+    ref_chosen_logps: Tensor,
+    ref_rejected_logps: Tensor,
+    chosen_lengths: Tensor,
+    beta: float,
+    alpha: float = 1.0,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """DPO plus the negative log-likelihood of the chosen responses, per token (Pang et al. 2024).
+
+        L = L_DPO - alpha * mean(log pi_theta(y_w | x) / |y_w|)
+
+    DPO's loss only asks that the chosen response gain on the rejected one, so it can lower both;
+    the NLL term (the SFT loss of the chosen responses) keeps them likely. It needs no extra
+    forward pass: ``log pi_theta(y_w | x)`` is already computed for DPO.
+
+    Args:
+        policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta:
+            as in :func:`dpo_loss`, each log-prob ``(batch,)``.
+        chosen_lengths: ``(batch,)`` the number of response tokens of each chosen response (the
+            True entries of its response mask), all >= 1.
+        alpha: >= 0, the weight of the NLL term; 0 gives :func:`dpo_loss`.
+
+    Returns:
+        ``(loss, chosen_rewards, rejected_rewards)``, the rewards as in :func:`dpo_loss`.
+    """
+    check.number("alpha", alpha, 0, hint="e.g. 1.0; 0 is plain DPO")
+    loss, chosen_rewards, rejected_rewards = dpo_loss(
+        policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta
+    )
+    if not isinstance(chosen_lengths, Tensor) or chosen_lengths.shape != policy_chosen_logps.shape:
+        got = tuple(chosen_lengths.shape) if isinstance(chosen_lengths, Tensor) else chosen_lengths
+        check.fail(
+            "chosen_lengths",
+            got,
+            f"a tensor of shape {tuple(policy_chosen_logps.shape)}",
+            "the response tokens of each chosen response, e.g. response_mask.sum(dim=1)",
+        )
+    if (chosen_lengths < 1).any():
+        check.fail("chosen_lengths", chosen_lengths.tolist(), "every length >= 1")
+    nll = -(policy_chosen_logps / chosen_lengths.to(policy_chosen_logps.dtype)).mean()
+    return loss + alpha * nll, chosen_rewards, rejected_rewards
 
 
 @torch.no_grad()

@@ -21,6 +21,7 @@ from companion.data.instructions import (
     encode_chat,
     encode_prompt,
     examples,
+    has_filler,
     is_concise,
     is_correct,
     is_held_out,
@@ -89,6 +90,14 @@ def test_rambles_are_correct_but_not_concise():
     assert ramble("7", rng).count("7") == 1
     for word in FILLER_WORDS:  # no filler word can be mistaken for an answer
         assert not any(c.isdigit() for c in word) and not set(word) <= set("abcdefgh")
+
+
+def test_has_filler_judges_the_style_alone():
+    for template in RAMBLES:
+        assert has_filler(template.format(a="7")) and has_filler(template.format(a="8"))
+    for response in ("7", "8", "hbe", "", "7.", "dcba dcba"):  # right or wrong, no filler
+        assert not has_filler(response)
+    assert has_filler("i") and has_filler("well") and not has_filler("swell")
 
 
 def test_correct_and_concise_judge_what_they_say():

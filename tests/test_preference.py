@@ -14,6 +14,7 @@ from companion.preference import (
     dpo_loss,
     greedy_responses,
     response_labels,
+    rpo_loss,
     sequence_logprobs,
     sft_loss,
 )
@@ -76,6 +77,43 @@ def test_dpo_loss_is_finite_for_huge_margins_and_matches_float64():
     m = 0.3 * ((xs[0] - xs[2]) - (xs[1] - xs[3]))
     assert loss64.item() == pytest.approx(torch.log1p(torch.exp(-m)).mean().item(), abs=1e-12)
     assert loss32.item() == pytest.approx(loss64.item(), abs=1e-5)
+
+
+def test_rpo_loss_is_dpo_plus_the_per_token_nll_of_the_chosen():
+    g = torch.Generator().manual_seed(5)
+    pc, pr, rc, rr = (-5 * torch.rand(4, generator=g) for _ in range(4))
+    lengths = torch.tensor([1, 2, 3, 6])
+    dpo, cw, cl = dpo_loss(pc, pr, rc, rr, 0.5)
+    for alpha in (0.0, 0.3, 1.0):
+        loss, cw2, cl2 = rpo_loss(pc, pr, rc, rr, lengths, 0.5, alpha)
+        want = dpo + alpha * (-(pc / lengths).mean())
+        assert loss.item() == pytest.approx(want.item(), abs=1e-6)
+        assert torch.equal(cw, cw2) and torch.equal(cl, cl2)
+
+
+def test_rpo_gradient_raises_the_chosen_even_when_the_margin_is_saturated():
+    # a pair DPO has already won (margin 50): DPO's pull on log pi(y_w) is almost 0, the NLL's is not
+    pc = torch.tensor([-2.0, -2.0], requires_grad=True)
+    pr = torch.tensor([-102.0, -102.0], requires_grad=True)
+    zero, lengths = torch.zeros(2), torch.tensor([2, 4])
+    rpo_loss(pc, pr, zero, zero, lengths, beta=0.5, alpha=1.0)[0].backward()
+    dpo_part = -(0.5 / 2) * torch.sigmoid(torch.tensor(-50.0))
+    torch.testing.assert_close(pc.grad, dpo_part - 1.0 / (2 * lengths.float()))
+    assert (pr.grad >= 0).all() and pr.grad.max() < 1e-20
+
+
+@pytest.mark.parametrize(
+    ("lengths", "alpha", "message"),
+    [
+        (torch.tensor([1, 0]), 1.0, "chosen_lengths"),
+        (torch.tensor([1, 2, 3]), 1.0, "chosen_lengths"),
+        ([1, 2], 1.0, "chosen_lengths"),
+        (torch.tensor([1, 2]), -0.5, "alpha"),
+    ],
+)
+def test_rpo_loss_bad_input(lengths, alpha, message):
+    with pytest.raises(ValueError, match=message):
+        rpo_loss(*(torch.zeros(2),) * 4, lengths, 0.1, alpha)
 
 
 @pytest.mark.parametrize(

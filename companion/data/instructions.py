@@ -19,8 +19,8 @@ in a **chat template** (:func:`encode_chat`), which plain text never contains::
 where ``<|user|>``, ``<|assistant|>`` and ``<|end|>`` are special tokens of the
 :func:`chat_tokenizer` (no plain text encodes to them). Responses come in two styles: concise
 (the answer alone) and rambling (the answer wrapped in filler words, :data:`RAMBLES`);
-:func:`parse_answer` removes the filler, so :func:`is_correct` judges the answer and
-:func:`is_concise` the style. :func:`preference_pair` builds the pairs DPO trains on: the chosen
+:func:`parse_answer` removes the filler, so :func:`is_correct` judges the answer,
+:func:`has_filler` the style alone, and :func:`is_concise` both (the right answer, nothing else). :func:`preference_pair` builds the pairs DPO trains on: the chosen
 response is the concise right answer, the rejected one either rambles (a *style* pair) or is
 wrong (a *correctness* pair).
 
@@ -58,6 +58,7 @@ __all__ = [
     "encode_chat",
     "encode_prompt",
     "examples",
+    "has_filler",
     "is_concise",
     "is_correct",
     "is_held_out",
@@ -93,15 +94,15 @@ class Example:
     """One instruction: its ``task``, the user's ``prompt``, the right ``answer`` and the ``plain``
     line that asks and answers it without a chat template (``q: {prompt} a: {answer}``)."""
 
-    @property
-    def plain_prompt(self) -> str:
-        """The plain line up to its answer, ``q: {prompt} a: ``: a base model's own format."""
-        return f"{PLAIN_Q}{self.prompt}{PLAIN_A}"
-
     task: str
     prompt: str
     answer: str
     plain: str
+
+    @property
+    def plain_prompt(self) -> str:
+        """The plain line up to its answer, ``q: {prompt} a: ``: a base model's own format."""
+        return f"{PLAIN_Q}{self.prompt}{PLAIN_A}"
 
 
 def _word(rng: random.Random, letters: str, low: int, high: int) -> str:
@@ -188,8 +189,14 @@ def is_correct(example: Example, response: str) -> bool:
 
 
 def is_concise(example: Example, response: str) -> bool:
-    """The response is the right answer and nothing else."""
+    """The response is the right answer and nothing else (so a concise response is correct)."""
     return response == example.answer
+
+
+def has_filler(response: str) -> bool:
+    """The response holds a filler word of :data:`RAMBLES` (punctuation ``!.,:?`` stripped): its
+    style, whether or not its answer is right."""
+    return any(w.strip("!.,:?") in FILLER_WORDS for w in response.split())
 
 
 def preference_pair(example: Example, kind: str, rng: random.Random) -> tuple[str, str]:
