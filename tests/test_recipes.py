@@ -33,17 +33,17 @@ def test_char_gpt_sizes_are_chapter_31s():
 
 
 def test_train_char_gpt_returns_a_trained_model_in_eval_mode(offline_data):
-    run = train_char_gpt("ci", steps=3, progress=False)
+    run = train_char_gpt("ci", steps=2, progress=False)
     size = CHAR_GPT_SIZES["ci"]
     assert isinstance(run.model, GPT) and not run.model.training
-    assert run.model.config.d_model == size["d_model"] and run.size["steps"] == 3
+    assert run.model.config.d_model == size["d_model"] and run.size["steps"] == 2
     assert run.tokenizer.vocab_size == 65
     assert (len(run.train_ids), len(run.val_ids)) == (1_003_854, 111_540)
-    assert run.history.steps == [1, 2, 3] and run.history.eval_loss  # validated at the end
+    assert run.history.steps == [1, 2] and run.history.eval_loss  # validated at the end
 
 
 def test_train_char_gpt_is_reproducible_and_the_seed_matters(offline_data):
-    a, b, c = (train_char_gpt("ci", steps=2, seed=s, progress=False) for s in (0, 0, 1))
+    a, b, c = (train_char_gpt("ci", steps=1, seed=s, progress=False) for s in (0, 0, 1))
     assert a.history.train_loss == b.history.train_loss
     assert a.history.train_loss != c.history.train_loss
     for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
