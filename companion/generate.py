@@ -481,11 +481,11 @@ def beam_search_lm(
         )
     check.positive_int("max_new_tokens", max_new_tokens)
     _check_beam_size(beam_size)
-    prompt, max_len = ids[0].tolist(), model.config.max_len
+    prompt, context = ids[0].tolist(), model.config.max_len  # the model sees `context` tokens
 
     def next_log_probs(prefixes: list[list[int]]) -> Tensor:
         rows = torch.tensor([prompt + tokens for tokens in prefixes], device=ids.device)
-        return model(rows[:, -max_len:])[:, -1].log_softmax(dim=-1)  # (n_beams, vocab)
+        return model(rows[:, -context:])[:, -1].log_softmax(dim=-1)  # (n_beams, vocab)
 
     with _eval_mode(model):
         return _beam_loop(
@@ -572,9 +572,8 @@ def token_nll(model: GPT, ids: Tensor, start: int = 1, chunk: int = 256) -> Tens
         log_probs = model(head).log_softmax(dim=-1)[:, :-1]  # predicts positions 1..len(head)-1
         nll = [-log_probs.gather(-1, head[:, 1:, None])[..., 0]]  # (batch, len(head) - 1)
         if seq > max_len:
-            windows = ids.unfold(1, max_len, 1)[
-                :, : seq - max_len
-            ]  # (batch, seq - max_len, max_len)
+            windows = ids.unfold(1, max_len, 1)  # (batch, seq - max_len + 1, max_len)
+            windows = windows[:, : seq - max_len]  # (batch, seq - max_len, max_len): drop the last
             flat = windows.reshape(-1, max_len)  # window j of row b predicts ids[b, j + max_len]
             last = torch.cat([model(w)[:, -1] for w in flat.split(chunk)]).log_softmax(dim=-1)
             targets = ids[:, max_len:].reshape(-1, 1)  # (batch * (seq - max_len), 1)

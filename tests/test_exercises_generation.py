@@ -15,7 +15,9 @@ from companion.course.exercises.generation import check_top_p_filter
 def my_top_p_filter(logits, p):
     sorted_logits, order = logits.sort(dim=-1, descending=True)  # (..., vocab)
     probs = sorted_logits.softmax(dim=-1)
-    mass_before = probs.cumsum(dim=-1) - probs  # the mass of the more likely tokens
+    cumulative = probs.cumsum(dim=-1)
+    # the mass of the more likely tokens: the cumulative sum shifted right by one (0 first)
+    mass_before = torch.cat([torch.zeros_like(cumulative[..., :1]), cumulative[..., :-1]], dim=-1)
     remove_sorted = mass_before >= p  # the most likely token has 0 before it: always kept
     remove = remove_sorted.scatter(-1, order, remove_sorted)  # back to vocabulary order
     return logits.masked_fill(remove, float("-inf"))
