@@ -87,8 +87,8 @@ def tokenize(text: str, kind: str = "13a") -> list[str]:
 
     * ``"13a"`` (the default, mteval-v13a): drop ``<skipped>``, join lines, unescape ``&quot;
       &amp; &lt; &gt;``, split off ASCII punctuation (not ``'``; ``-`` only after a digit; ``.``
-      and ``,`` unless they stand between two digits, as in 3.5), split on whitespace. Chinese has no spaces, so a Chinese sentence without
-      punctuation stays **one token**.
+      and ``,`` unless they stand between two digits, as in 3.5), split on whitespace. Chinese
+      has no spaces, so a Chinese sentence without punctuation stays **one token**.
     * ``"zh"``: each Chinese character (see ``_ZH_RANGES``) is a token; other text as 13a's rules.
     * ``"char"``: every character that is not whitespace is a token.
     * ``"none"``: split on whitespace only.
@@ -253,6 +253,8 @@ def bleu_score(
 
 
 def _tokens(text: str, kind: str) -> list[str]:
+    # bleu_score's keyword argument ``tokenize`` (sacreBLEU's name for it) shadows the function
+    # :func:`tokenize` inside bleu_score, so it calls the function through this alias.
     return tokenize(text, kind)
 
 

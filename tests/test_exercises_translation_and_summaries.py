@@ -76,6 +76,12 @@ def penalty_ratio(hyp_len, ref_len):  # c / r instead of the exponential
     return min(1.0, hyp_len / ref_len) if ref_len else 1.0
 
 
+def penalty_zero_first(hyp_len, ref_len):  # tests c = 0 before c >= r: 0 for c = r = 0
+    if hyp_len == 0:
+        return 0.0
+    return 1.0 if hyp_len >= ref_len else math.exp(1 - ref_len / hyp_len)
+
+
 REFERENCES = {
     "ex-translation-and-summaries-bleu-parts": (my_modified_precision, my_brevity_penalty)
 }
@@ -86,7 +92,7 @@ OTHER_RIGHT_ANSWERS = [
 
 def test_the_reference_gets_full_marks():
     score = check_bleu_parts(my_modified_precision, my_brevity_penalty, verbose=False)
-    assert score.passed == score.total >= 17
+    assert score.passed == score.total >= 18
 
 
 @pytest.mark.parametrize(
@@ -99,7 +105,9 @@ def test_a_wrong_precision_is_rejected(wrong):
     assert score.passed < score.total
 
 
-@pytest.mark.parametrize("wrong", [penalty_inverted, penalty_always, penalty_ratio])
+@pytest.mark.parametrize(
+    "wrong", [penalty_inverted, penalty_always, penalty_ratio, penalty_zero_first]
+)
 def test_a_wrong_penalty_is_rejected(wrong):
     score = check_bleu_parts(my_modified_precision, wrong, verbose=False)
     assert score.passed < score.total

@@ -62,7 +62,8 @@ def check_bleu_parts(
     ``modified_precision(hypothesis, reference, n) -> (clipped, total)``, two ints, for token lists
     ``hypothesis`` and ``reference`` (``list[str]``) and an n-gram order ``n >= 1``; and
     ``brevity_penalty(hyp_len, ref_len) -> float``, for token counts ``c = hyp_len`` and
-    ``r = ref_len``: 1 if c >= r, exp(1 - r/c) if 0 < c < r, 0 if c = 0."""
+    ``r = ref_len``: 1 if c >= r (including c = r = 0), exp(1 - r/c) if 0 < c < r, 0 if
+    c = 0 < r."""
 
     def precision(hyp: list[str], ref: list[str], n: int):
         want = modified_precision(list(hyp), list(ref), n)  # before the learner sees the inputs
@@ -89,6 +90,7 @@ def check_bleu_parts(
         ("brevity penalty, as long as the reference", penalty(7, 7)),
         ("brevity penalty, shorter than the reference", penalty(3, 7)),
         ("brevity penalty, an empty hypothesis", penalty(0, 5)),
+        ("brevity penalty, an empty hypothesis and an empty reference", penalty(0, 0)),
     ]
     for i in range(3):  # random sentences over a small vocabulary; the grader's seed changes them
         g = case_generator(i)
