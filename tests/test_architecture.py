@@ -23,8 +23,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("attention", "recurrent"),  # recurrent: RNN, LSTM and GRU seq2seq with additive attention
     ("layers",),
     ("models",),
-    ("generate", "train", "objectives", "pretrained", "retrieval", "preference"),  # what is done with models
-    ("lora", "compression", "recipes"),  # adapters, quantization, pruning; the book's training recipes
+    # what is done with models: decode, train, pre-train, load weights, search, prefer
+    ("generate", "train", "objectives", "pretrained", "retrieval", "preference"),
+    ("lora", "compression", "recipes"),  # adapters, int8, pruning; the book's training recipes
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]
