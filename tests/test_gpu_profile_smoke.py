@@ -1,7 +1,8 @@
 """The `gpu` profile of notebooks/31_train_gpt, which no CI machine runs: each configuration it
-trains is built from the notebook's own SIZES cell and takes two optimizer steps on the CPU, so a
-typo in that row (a width the heads do not divide, a warm-up longer than the run) fails here and
-not on a learner's Colab GPU."""
+trains is built from the notebook's own SIZES cell (whose table is companion.recipes'
+CHAR_GPT_SIZES, so chapters 40 and 43 train the same rows) and takes two optimizer steps on the
+CPU, so a typo in that row (a width the heads do not divide, a warm-up longer than the run) fails
+here and not on a learner's Colab GPU."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from companion import GPT, GPTConfig, TokenBatches, TrainConfig, lm_loss, train
+from companion.recipes import CHAR_GPT_SIZES
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "31_train_gpt.ipynb"
 VOCAB = 65  # Tiny Shakespeare's characters
@@ -21,8 +23,10 @@ VOCAB = 65  # Tiny Shakespeare's characters
 def sizes_cell() -> dict:
     """Run the notebook's SIZES cell (it defines SIZES, build and the profile constants)."""
     cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    (src,) = ["".join(c["source"]) for c in cells if "SIZES = {" in "".join(c["source"])]
-    namespace = {"GPT": GPT, "GPTConfig": GPTConfig, "V": VOCAB}
+    (src,) = [
+        "".join(c["source"]) for c in cells if "SIZES = CHAR_GPT_SIZES" in "".join(c["source"])
+    ]
+    namespace = {"GPT": GPT, "GPTConfig": GPTConfig, "V": VOCAB, "CHAR_GPT_SIZES": CHAR_GPT_SIZES}
     exec(compile(src, f"{NOTEBOOK.name}: SIZES cell", "exec"), namespace)
     return namespace
 
