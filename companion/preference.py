@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from companion import validators as check
 from companion.generate import generate
+from companion.objectives import IGNORE_INDEX  # -100: a label that counts for nothing
 
 __all__ = [
     "IGNORE_INDEX",
@@ -34,8 +35,6 @@ __all__ = [
     "sequence_logprobs",
     "sft_loss",
 ]
-
-IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index: a label that counts for nothing
 
 
 def _check_pair(ids: Tensor, response_mask: Tensor) -> None:
