@@ -17,7 +17,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "companion"
 # Lowest first. A module (or package) of layer n may import from layers 0..n.
 LAYERS: list[tuple[str, ...]] = [
     ("validators", "files", "runtime"),  # plumbing, no torch modules
-    ("masks", "positional", "tokenizers", "ngram", "checkpoint", "viz", "autodiff"),  # leaves
+    (
+        "masks",
+        "positional",
+        "tokenizers",
+        "ngram",
+        "checkpoint",
+        "viz",
+        "autodiff",
+        "ising",
+        "scaling",
+    ),  # leaves
     ("data",),  # batches, corpora and generated tasks (may use masks and tokenizers)
     ("metrics",),  # BLEU, chrF and ROUGE on strings (chapter 42)
     ("attention", "recurrent"),  # recurrent: RNN, LSTM and GRU seq2seq with additive attention
@@ -25,7 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     # what is done with models: decode, train, pre-train, load weights, search, prefer
     ("generate", "train", "objectives", "pretrained", "retrieval", "preference"),
-    ("lora", "compression", "recipes"),  # adapters, int8, pruning; the book's training recipes
+    # adapters, int8, pruning; the book's training recipes; the Part VI experiments (chapters 50-53)
+    ("lora", "compression", "recipes", "arithmetic", "grokking", "induction"),
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]
