@@ -3,7 +3,9 @@
 * :func:`train_char_gpt` — chapter 31's character GPT on Tiny Shakespeare (chapters 40 and 43
   start from it);
 * :func:`train_number_translator` — chapter 32's encoder–decoder that translates English number
-  words into Chinese numerals (chapter 42 scores its translations).
+  words into Chinese numerals (chapter 42 scores its translations);
+* :func:`train_char_lm` — a character GPT of any width and depth on Tiny Shakespeare for a given
+  number of tokens (chapter 53's scaling sweeps), with :func:`non_embedding_parameters`.
 
 Each takes a run profile (``"ci"``, ``"cpu"`` or ``"gpu"``; by default the one
 :func:`companion.runtime.profile` names) that sets the model's size and the number of steps
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
+from companion import validators as check
 from companion.data import TokenBatches, split, tiny_shakespeare
 from companion.data.number_words import (
     BOS,
@@ -35,7 +38,7 @@ from companion.data.number_words import (
     split_numbers,
 )
 from companion.generate import greedy_decode
-from companion.models import GPT, EncoderDecoder, EncoderDecoderConfig, GPTConfig
+from companion.models import GPT, EncoderDecoder, EncoderDecoderConfig, GPTConfig, num_parameters
 from companion.runtime import PROFILES, Profile, profile
 from companion.tokenizers import CharTokenizer
 from companion.train import History, TrainConfig, lm_loss, train
@@ -277,3 +280,163 @@ def train_number_translator(
         NumberBatches(numbers.val, 256, src_tok, tgt_tok, device=device, balanced=False),
     )
     return TranslatorRun(model.eval(), src_tok, tgt_tok, numbers, history)
+
+
+# Chapter 53's scaling sweeps, per profile: model shapes (n_layers, d_model, n_heads) trained on one
+# number of tokens each (the size sweep, L(N) at fixed D), and FLOP budgets C = 6 N D, each with the
+# shapes trained at it (IsoFLOP curves; N is the non-embedding count). Every run: 32 windows of 64
+# characters per step (2,048 tokens), lr 3e-3.
+SCALING_SWEEP: dict[str, dict] = {
+    "ci": dict(
+        shapes=[(1, 16, 2), (1, 24, 2), (1, 32, 2), (2, 32, 2), (2, 48, 4)], tokens=40 * 2048
+    ),
+    "cpu": dict(
+        shapes=[
+            (1, 24, 2),
+            (1, 32, 2),
+            (2, 32, 2),
+            (2, 48, 4),
+            (2, 64, 4),
+            (3, 96, 4),
+            (4, 128, 4),
+        ],
+        tokens=250 * 2048,
+    ),
+    "gpu": dict(
+        shapes=[
+            (2, 64, 4),
+            (2, 128, 4),
+            (4, 128, 4),
+            (4, 256, 4),
+            (6, 256, 8),
+            (6, 384, 6),
+            (8, 512, 8),
+        ],
+        tokens=2500 * 2048,
+    ),
+}
+ISOFLOP_BUDGETS: dict[str, dict[float, list[tuple[int, int, int]]]] = {
+    "ci": {3e9: [(1, 16, 2), (1, 32, 2), (2, 32, 2)]},
+    "cpu": {
+        1e11: [(1, 32, 2), (2, 32, 2), (2, 48, 4), (2, 64, 4), (3, 96, 4)],
+        4e11: [(2, 32, 2), (2, 48, 4), (2, 64, 4), (3, 96, 4), (4, 128, 4)],
+    },
+    "gpu": {
+        1e13: [(2, 64, 4), (2, 128, 4), (4, 128, 4), (4, 256, 4), (6, 256, 8)],
+        4e13: [(2, 128, 4), (4, 128, 4), (4, 256, 4), (6, 256, 8), (6, 384, 6)],
+        1.6e14: [(4, 128, 4), (4, 256, 4), (6, 256, 8), (6, 384, 6), (8, 512, 8)],
+    },
+}
+
+
+def non_embedding_parameters(model: GPT) -> int:
+    """The parameters of ``model`` less its token and position embeddings: Kaplan et al.'s ``N``.
+
+    Kaplan et al. (2020, section 2.1) count the weights that do the computation, the attention and
+    feed-forward layers (and the norms), not the lookup tables: with them left out, models of
+    different depths fall on one curve. With tied weights the output layer *is* the token
+    embedding, so it is left out too.
+    """
+    embed = model.body.embed
+    tables = [embed.token] + ([embed.position] if embed.position is not None else [])
+    return model.num_parameters() - sum(num_parameters(t) for t in tables)
+
+
+@dataclass
+class CharLMRun:
+    """A character GPT trained by :func:`train_char_lm`.
+
+    ``n_params`` counts every parameter, ``n_non_embedding`` Kaplan's ``N``
+    (:func:`non_embedding_parameters`); ``tokens = steps * batch * context`` is ``D``; the
+    history's ``eval_loss[-1]`` is the final validation loss.
+    """
+
+    model: GPT
+    history: History
+    n_params: int
+    n_non_embedding: int
+    tokens: int
+    steps: int
+
+    @property
+    def loss(self) -> float:
+        """The validation loss at the end of training (nats per character)."""
+        return self.history.eval_loss[-1]
+
+
+def train_char_lm(
+    train_ids: Tensor,
+    val_ids: Tensor,
+    *,
+    n_layers: int,
+    d_model: int,
+    n_heads: int,
+    tokens: int,
+    vocab_size: int = 65,
+    context: int = 64,
+    batch: int = 32,
+    lr: float = 3e-3,
+    evals: int = 1,
+    eval_batches: int = 20,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> CharLMRun:
+    """Train a character GPT of ``n_layers`` x ``d_model`` on ``tokens`` training tokens.
+
+    Chapter 31's recipe at another size and budget: pre-LN GPT, no dropout, AdamW with betas
+    (0.9, 0.99) and weight decay 0.1, warm-up over a tenth of the steps then cosine decay to a
+    tenth of ``lr`` *at the last step* (so every run, long or short, ends its schedule: the
+    comparison Hoffmann et al. 2022 showed Kaplan et al.'s fixed schedule got wrong). Random
+    windows of ``context`` characters from ``train_ids``, ``batch`` per step, for
+    ``steps = round(tokens / (batch * context))`` steps (at least 10); ``evals`` evaluations on
+    the same ``eval_batches`` batches of 64 windows of ``val_ids``.
+
+    Args:
+        train_ids, val_ids: 1-D token ids, e.g. chapter 31's split of Tiny Shakespeare.
+        n_layers, d_model, n_heads: the model's shape (``n_heads`` divides ``d_model``).
+        tokens: the training budget ``D`` in tokens.
+
+    Raises:
+        ValueError: a non-positive ``tokens``, or a shape :class:`~companion.models.GPTConfig`
+            refuses.
+    """
+    check.positive_int("tokens", tokens, "the training budget D, e.g. 1_000_000")
+    check.positive_int("evals", evals)
+    steps = max(10, round(tokens / (batch * context)))
+    torch.manual_seed(seed)
+    config = GPTConfig(
+        vocab_size=vocab_size,
+        n_layers=n_layers,
+        d_model=d_model,
+        n_heads=n_heads,
+        max_len=context,
+        dropout=0.0,
+    )
+    model = GPT(config).to(device)
+    train_config = TrainConfig(
+        max_steps=steps,
+        lr=lr,
+        warmup_steps=steps // 10,
+        betas=(0.9, 0.99),
+        weight_decay=0.1,
+        eval_every=max(1, steps // evals),
+        eval_batches=eval_batches,
+        seed=seed,
+        progress=progress,
+    )
+    history = train(
+        model,
+        lm_loss,
+        TokenBatches(train_ids, batch, context, device=device),
+        train_config,
+        eval_batches=TokenBatches(val_ids, 64, context, device=device),
+    )
+    return CharLMRun(
+        model.eval(),
+        history,
+        model.num_parameters(),
+        non_embedding_parameters(model),
+        steps * batch * context,
+        steps,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -11,8 +12,16 @@ from conftest import REPO
 
 from companion.data.corpora import DATA_ENV
 from companion.data.number_words import chinese_numeral
-from companion.models import GPT, EncoderDecoder
-from companion.recipes import CHAR_GPT_SIZES, train_char_gpt, train_number_translator
+from companion.models import GPT, EncoderDecoder, GPTConfig
+from companion.recipes import (
+    CHAR_GPT_SIZES,
+    ISOFLOP_BUDGETS,
+    SCALING_SWEEP,
+    non_embedding_parameters,
+    train_char_gpt,
+    train_char_lm,
+    train_number_translator,
+)
 
 
 @pytest.fixture
@@ -82,3 +91,79 @@ def test_bad_arguments_are_named(kwargs, message):
         train_char_gpt(**kwargs, progress=False)
     with pytest.raises(ValueError, match=message):
         train_number_translator(**kwargs, progress=False)
+
+
+# --- chapter 53's scaling sweeps -------------------------------------------------------------------
+
+
+@pytest.fixture
+def shakespeare_split(offline_data):
+    from companion.data import split, tiny_shakespeare
+    from companion.tokenizers import CharTokenizer
+
+    text = tiny_shakespeare(progress=False)
+    return split(torch.tensor(CharTokenizer.from_text(text).encode(text)), val_fraction=0.1)
+
+
+def test_non_embedding_parameters_leave_out_both_tables():
+    model = GPT(GPTConfig(vocab_size=65, n_layers=2, d_model=32, n_heads=2, max_len=64))
+    assert model.num_parameters() - non_embedding_parameters(model) == (65 + 64) * 32
+    # 12 d^2 + 13 d per pre-LN layer (attention 4d^2 + 4d, FFN 8d^2 + 5d, two LayerNorms 4d),
+    # and the final LayerNorm's 2d
+    assert non_embedding_parameters(model) == 2 * (12 * 32**2 + 13 * 32) + 2 * 32
+    untied = GPT(GPTConfig(vocab_size=65, n_layers=1, d_model=16, n_heads=2, tie_weights=False))
+    # the untied output layer multiplies, so it is counted: only the two tables are left out
+    assert untied.num_parameters() - non_embedding_parameters(untied) == (65 + 64) * 16
+
+
+def test_train_char_lm_trains_for_the_tokens_asked(shakespeare_split):
+    train_ids, val_ids = shakespeare_split
+    run = train_char_lm(
+        train_ids, val_ids, n_layers=1, d_model=16, n_heads=2, tokens=12 * 8 * 16,
+        context=16, batch=8, eval_batches=2,
+    )  # fmt: skip
+    assert run.steps == 12 and run.tokens == 12 * 8 * 16 and len(run.history.train_loss) == 12
+    assert not run.model.training and run.model.config.max_len == 16
+    assert run.loss == run.history.eval_loss[-1] and run.history.eval_steps == [12]
+    assert run.n_non_embedding == non_embedding_parameters(run.model) < run.n_params
+    again = train_char_lm(
+        train_ids, val_ids, n_layers=1, d_model=16, n_heads=2, tokens=12 * 8 * 16,
+        context=16, batch=8, eval_batches=2,
+    )  # fmt: skip
+    assert again.history.train_loss == run.history.train_loss  # seeded
+
+
+def test_train_char_lm_refuses_a_bad_budget(shakespeare_split):
+    with pytest.raises(ValueError, match="tokens=0"):
+        train_char_lm(*shakespeare_split, n_layers=1, d_model=16, n_heads=2, tokens=0)
+    with pytest.raises(ValueError, match="d_model=18 is not divisible by n_heads=4"):
+        train_char_lm(*shakespeare_split, n_layers=1, d_model=18, n_heads=4, tokens=1000)
+
+
+def test_scaling_tables_are_consistent():
+    for name in ("ci", "cpu", "gpu"):
+        shapes = SCALING_SWEEP[name]["shapes"]
+        sizes = [non_embedding_parameters(_shape(*s)) for s in shapes]
+        assert sizes == sorted(sizes) and len(shapes) >= 4, name
+        for budget, grid in ISOFLOP_BUDGETS[name].items():
+            assert budget > 0 and len(grid) >= 3
+    cpu = [non_embedding_parameters(_shape(*s)) for s in SCALING_SWEEP["cpu"]["shapes"]]
+    assert len(cpu) >= 6 and cpu[-1] / cpu[0] > 100  # six sizes over two orders of magnitude
+
+
+def _shape(n_layers, d_model, n_heads):
+    return GPT(GPTConfig(vocab_size=65, n_layers=n_layers, d_model=d_model, n_heads=n_heads))
+
+
+@pytest.mark.slow
+def test_gpu_scaling_shapes_train_for_a_few_steps(shakespeare_split):
+    """The gpu profile has never run on a GPU: each of its shapes at least builds and trains."""
+    train_ids, val_ids = shakespeare_split
+    shapes = set(SCALING_SWEEP["gpu"]["shapes"])
+    shapes |= {s for grid in ISOFLOP_BUDGETS["gpu"].values() for s in grid}
+    for n_layers, d_model, n_heads in sorted(shapes):
+        run = train_char_lm(
+            train_ids, val_ids, n_layers=n_layers, d_model=d_model, n_heads=n_heads,
+            tokens=10 * 2 * 64, batch=2, eval_batches=1,
+        )  # fmt: skip
+        assert math.isfinite(run.loss) and run.loss < 5.0, (n_layers, d_model)
