@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in the static book and need no widgets
 
 from companion import validators as check
 from companion.models import GPT, GPTConfig
@@ -228,6 +228,14 @@ class GrokkingRun:
     @property
     def embedding(self) -> Tensor:
         """The token embedding of the ``p`` residues, ``W_E (p, d_model)`` (the "=" row left out)."""
+        return self.embedding_at(len(self.checkpoints) - 1) if self.checkpoints else self._wte()
+
+    def embedding_at(self, i: int) -> Tensor:
+        """``W_E (p, d_model)`` at checkpoint ``i`` (step ``history.checkpoint_step[i]``)."""
+        key = "embed.weight" if isinstance(self.model, ModularMLP) else "body.embed.token.weight"
+        return self.checkpoints[i][key][: self.p].detach().cpu()
+
+    def _wte(self) -> Tensor:
         if isinstance(self.model, ModularMLP):
             return self.model.embed.weight.detach().cpu()
         return self.model.body.embed.token.weight.detach()[: self.p].cpu()
@@ -429,6 +437,7 @@ def train_grokking(
     steps: int | None = None,
     weight_decay: float | None = None,
     train_fraction: float | None = None,
+    until_test_acc: float | None = None,
     progress: bool = True,
     run_device: torch.device | str | None = None,
 ) -> GrokkingRun:
@@ -439,6 +448,8 @@ def train_grokking(
             to use; ``None``: the environment's profile.
         seed: seeds the split and the initialisation.
         steps, weight_decay, train_fraction: override the config's (ablations).
+        until_test_acc: stop at the first evaluation whose test accuracy reaches this value
+            (sweeps that only need the step of generalisation); None trains every step.
         progress: a tqdm bar with the latest accuracies.
         run_device: where to train (default :func:`companion.runtime.device`).
 
@@ -451,6 +462,7 @@ def train_grokking(
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     check.nonnegative_int("seed", seed)
     check.boolean("progress", progress)
+    check.optional(check.number, "until_test_acc", until_test_acc, 0, 1, low_open=True)
     dev = torch.device(run_device) if run_device is not None else device()
 
     pairs, labels, is_train = modular_addition(config.p, config.train_fraction, seed)
@@ -489,7 +501,7 @@ def train_grokking(
     start = time.perf_counter()
     evaluate(0)
     keep(0)
-    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="grokking", mininterval=2)
+    bar = tqdm(range(1, config.steps + 1), disable=not progress, desc="grokking", mininterval=10)
     for step in bar:
         loss = F.cross_entropy(logits_of(train_pairs), train_labels)
         optimizer.zero_grad(set_to_none=True)
@@ -497,9 +509,15 @@ def train_grokking(
         optimizer.step()
         if step % config.log_every == 0 or step == config.steps:
             evaluate(step)
-            bar.set_postfix(train=f"{h.train_acc[-1]:.2f}", test=f"{h.test_acc[-1]:.2f}")
-        if step % config.checkpoint_every == 0 or step == config.steps:
+            bar.set_postfix(
+                train=f"{h.train_acc[-1]:.2f}", test=f"{h.test_acc[-1]:.2f}", refresh=False
+            )
+        done = until_test_acc is not None and h.step[-1] == step and h.test_acc[-1] >= until_test_acc
+        if step % config.checkpoint_every == 0 or step == config.steps or done:
             keep(step)
+        if done:
+            break
+    bar.close()
     model.eval()
     run.seconds = time.perf_counter() - start
 
