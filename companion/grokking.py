@@ -201,7 +201,10 @@ class GrokkingHistory:
     def first_step(self, metric: str, threshold: float) -> int | None:
         """The first logged step at which ``metric`` (e.g. ``"test_acc"``) is ``>= threshold``."""
         check.one_of("metric", metric, ("train_acc", "test_acc"))
-        return next((s for s, v in zip(self.step, getattr(self, metric)) if v >= threshold), None)
+        return next(
+            (s for s, v in zip(self.step, getattr(self, metric), strict=True) if v >= threshold),
+            None,
+        )
 
 
 @dataclass
@@ -347,7 +350,9 @@ def key_frequencies(W: Tensor, k: int) -> list[int]:
 def _logit_cube(logits: Tensor, p: int) -> Tensor:
     if not isinstance(logits, Tensor) or logits.shape != (p * p, p):
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        check.fail("logits", shape, f"a tensor (p², p) = ({p * p}, {p}), rows in pair order a·p + b")
+        check.fail(
+            "logits", shape, f"a tensor (p², p) = ({p * p}, {p}), rows in pair order a·p + b"
+        )
     return rearrange(logits.double(), "(a b) c -> a b c", a=p)  # (p, p, p)
 
 
@@ -512,7 +517,9 @@ def train_grokking(
             bar.set_postfix(
                 train=f"{h.train_acc[-1]:.2f}", test=f"{h.test_acc[-1]:.2f}", refresh=False
             )
-        done = until_test_acc is not None and h.step[-1] == step and h.test_acc[-1] >= until_test_acc
+        done = (
+            until_test_acc is not None and h.step[-1] == step and h.test_acc[-1] >= until_test_acc
+        )
         if step % config.checkpoint_every == 0 or step == config.steps or done:
             keep(step)
         if done:

@@ -163,3 +163,17 @@ def test_bad_inputs_are_rejected():
         restricted_loss(torch.zeros(10, 5), torch.zeros(25).long(), torch.ones(25).bool(), [1])
     with pytest.raises(ValueError, match="profile"):
         train_grokking("tpu")
+
+
+def test_until_test_acc_stops_at_the_first_evaluation_that_reaches_it():
+    config = GrokkingConfig(
+        p=23, model="mlp", d_model=32, d_mlp=128, lr=1e-3, steps=12, log_every=1,
+        checkpoint_every=100, n_key=2,
+    )  # fmt: skip
+    full = train_grokking(config, seed=0, progress=False).history
+    threshold = 0.025  # reached at step 1 or 2 (test accuracy falls from 0.045 as it memorises)
+    stop = next(s for s, v in zip(full.step[1:], full.test_acc[1:], strict=True) if v >= threshold)
+    run = train_grokking(config, seed=0, until_test_acc=threshold, progress=False)
+    assert run.history.step[-1] == stop < config.steps
+    assert run.history.checkpoint_step == [0, stop]
+    assert torch.equal(run.embedding, run.embedding_at(-1))
