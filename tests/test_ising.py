@@ -127,3 +127,12 @@ def test_bad_input_is_named(call, error, words):
     with pytest.raises(error) as info:
         call()
     assert words in str(info.value)
+
+
+@pytest.mark.slow
+def test_gpu_profile_configuration_runs():
+    """Chapter 50's gpu profile (never run on a GPU yet): the largest lattice and its grid, 1 sweep."""
+    temps = torch.linspace(1.8, 3.0, 49)
+    run = simulate(128, temps, sweeps=1, burn_in=0, chains=16, seed=0)
+    assert run.abs_m.shape == run.chi.shape == (49,)
+    assert bool(torch.isfinite(run.chi).all())
