@@ -92,10 +92,10 @@ def check_norm_fraction_in_top_k(fn: Callable, *, verbose: bool = True) -> Score
     return run_cases("ex-grokking-spectrum", cases, verbose)
 
 
-# The chapter's other exercises: predict-then-measure, explain.
-CHAPTER.other_exercise(
-    "ex-grokking-predict", title="Predict, then measure: the training fraction", difficulty="medium"
-)
+# The chapter's other exercises: by hand, predict-then-measure.
 CHAPTER.other_exercise(
     "ex-grokking-why-cos", title="Why cos(w(a + b − c)) answers a + b mod p", difficulty="easy"
+)
+CHAPTER.other_exercise(
+    "ex-grokking-predict", title="Predict, then measure: the training fraction", difficulty="medium"
 )
