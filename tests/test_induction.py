@@ -225,3 +225,17 @@ def test_train_and_watch_needs_a_constant_rate():
     model = AttentionOnlyTransformer(AttentionOnlyConfig(vocab_size=10, max_len=20, d_model=8))
     with pytest.raises(ValueError, match="min_lr_ratio"):
         train_and_watch(model, RepeatedTokens(4, 20, 10, (3, 8)), TrainConfig(), 50, dict)
+
+
+def test_the_gpu_profile_config_constructs_and_trains():
+    """Chapter 52's gpu sizes (d_model 256, 8 heads, batch 128, V 50, T 80, periods 8..39) for two
+    steps on the CPU: the model builds, the data fits it, and train_and_watch runs."""
+    torch.manual_seed(0)
+    model = AttentionOnlyTransformer(
+        AttentionOnlyConfig(vocab_size=50, max_len=80, d_model=256, n_layers=2, n_heads=8)
+    )
+    batches = RepeatedTokens(128, 80, 50, (8, 40))
+    config = TrainConfig(max_steps=2, lr=1e-3, warmup_steps=1, min_lr_ratio=1.0, progress=False)
+    history, seen = train_and_watch(model, batches, config, 2, lambda m: {"ok": 1.0})
+    assert len(history.train_loss) == 2 and seen[-1]["step"] == 2
+    assert history.train_loss[0] == pytest.approx(math.log(50), abs=1.0)
