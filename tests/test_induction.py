@@ -217,8 +217,9 @@ def test_train_and_watch_equals_one_uninterrupted_run():
             history = train(model, repeated_loss, batches, config)
         return history.train_loss
 
-    assert run(True) == pytest.approx(run(False), abs=1e-6)
-    assert not math.isnan(run(True)[-1])
+    watched = run(True)
+    assert watched == pytest.approx(run(False), abs=1e-6)
+    assert not math.isnan(watched[-1])
 
 
 def test_train_and_watch_needs_a_constant_rate():
