@@ -62,8 +62,10 @@ def _power(W):
 
 def cos_and_sin_apart(W, k):
     X = torch.fft.rfft(W.double(), dim=0, norm="ortho")
-    parts = torch.cat([X[:1].real.pow(2).sum(-1, keepdim=True).T[0]]
-                      + [X[1:].real.pow(2).sum(-1) * 2, X[1:].imag.pow(2).sum(-1) * 2])
+    parts = torch.cat(
+        [X[:1].real.pow(2).sum(-1, keepdim=True).T[0]]
+        + [X[1:].real.pow(2).sum(-1) * 2, X[1:].imag.pow(2).sum(-1) * 2]
+    )
     return (parts.topk(k).values.sum() / parts.sum()).item()  # cos and sin ranked separately
 
 
