@@ -316,15 +316,19 @@ SCALING_SWEEP: dict[str, dict] = {
     ),
 }
 ISOFLOP_BUDGETS: dict[str, dict[float, list[tuple[int, int, int]]]] = {
+    # budgets C in training FLOPs as GPT.flops_per_token counts them (6 N + 12 L d T per token,
+    # N with the tied output layer): D = C / flops_per_token. The grids of one profile overlap,
+    # so that the best size can be compared across budgets, and reach down far enough to turn up
+    # (1 x 16 at 4e11 would be 10 epochs of Tiny Shakespeare and the slowest run: left out).
     "ci": {3e9: [(1, 16, 2), (1, 32, 2), (2, 32, 2)]},
     "cpu": {
-        1e11: [(1, 32, 2), (2, 32, 2), (2, 48, 4), (2, 64, 4), (3, 96, 4)],
-        4e11: [(2, 32, 2), (2, 48, 4), (2, 64, 4), (3, 96, 4), (4, 128, 4)],
+        1e11: [(1, 16, 2), (1, 24, 2), (1, 32, 2), (2, 32, 2), (2, 48, 4), (2, 64, 4)],
+        4e11: [(1, 24, 2), (1, 32, 2), (2, 32, 2), (2, 48, 4), (2, 64, 4)],
     },
     "gpu": {
-        1e13: [(2, 64, 4), (2, 128, 4), (4, 128, 4), (4, 256, 4), (6, 256, 8)],
-        4e13: [(2, 128, 4), (4, 128, 4), (4, 256, 4), (6, 256, 8), (6, 384, 6)],
-        1.6e14: [(4, 128, 4), (4, 256, 4), (6, 256, 8), (6, 384, 6), (8, 512, 8)],
+        1e13: [(1, 32, 2), (2, 32, 2), (2, 64, 4), (2, 128, 4), (4, 128, 4), (4, 256, 4)],
+        4e13: [(2, 32, 2), (2, 64, 4), (2, 128, 4), (4, 128, 4), (4, 256, 4), (6, 256, 8)],
+        1.6e14: [(2, 64, 4), (2, 128, 4), (4, 128, 4), (4, 256, 4), (6, 256, 8), (6, 384, 6)],
     },
 }
 
@@ -398,11 +402,23 @@ def train_char_lm(
         tokens: the training budget ``D`` in tokens.
 
     Raises:
-        ValueError: a non-positive ``tokens``, or a shape :class:`~companion.models.GPTConfig`
-            refuses.
+        ValueError: a non-positive ``tokens``, ``batch``, ``context`` or ``lr``, ids not below
+            ``vocab_size``, or a shape :class:`~companion.models.GPTConfig` refuses.
     """
     check.positive_int("tokens", tokens, "the training budget D, e.g. 1_000_000")
     check.positive_int("evals", evals)
+    check.positive_int("batch", batch, "windows per step, e.g. 32")
+    check.positive_int("context", context, "characters per window, e.g. 64")
+    check.number("lr", lr, 0, low_open=True, hint="the peak learning rate, e.g. 3e-3")
+    check.positive_int("vocab_size", vocab_size, "pass tokenizer.vocab_size")
+    for name, ids in (("train_ids", train_ids), ("val_ids", val_ids)):
+        if int(ids.max()) >= vocab_size:
+            check.fail(
+                name,
+                f"ids up to {int(ids.max())}",
+                f"ids below vocab_size={vocab_size}",
+                "pass tokenizer.vocab_size as vocab_size",
+            )
     steps = max(10, round(tokens / (batch * context)))
     torch.manual_seed(seed)
     config = GPTConfig(

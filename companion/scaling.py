@@ -158,30 +158,50 @@ def tokens_for_budget(C: float, N: float) -> float:
     return C / (6.0 * N)
 
 
-def isoflop_minimum(N: Sequence[float] | np.ndarray, L: Sequence[float] | np.ndarray) -> float:
+def isoflop_minimum(
+    N: Sequence[float] | np.ndarray, L: Sequence[float] | np.ndarray, neighbours: int = 2
+) -> float:
     """The loss-minimising size on one IsoFLOP curve: the vertex of a parabola in ``log N``.
 
     Hoffmann et al. (2022, approach 2) train several sizes ``N_i`` at one budget ``C`` (each on
     ``D_i = C / (6 N_i)`` tokens), fit ``L = a (log N)^2 + b log N + c`` and take its vertex,
-    ``N_opt = exp(-b / 2a)``, which may lie between the grid's sizes.
+    ``N_opt = exp(-b / 2a)``, which may lie between the grid's sizes. The parabola is fitted only
+    to the measured minimum and up to ``neighbours`` grid points on each side of it, so that the
+    far ends of the curve (tiny models on many tokens, huge ones on almost none) do not drag the
+    vertex. It never extrapolates: a minimum at the edge of the grid, or a vertex outside the
+    fitted points, is refused.
 
     Args:
         N: the sizes, ``(n,)`` positive, ``n >= 3``, at least 3 distinct.
         L: their losses at the same budget, ``(n,)``.
+        neighbours: grid points kept on each side of the lowest loss, ``>= 1``.
 
     Raises:
-        ValueError: fewer than 3 points, lengths that differ, non-positive values, or a curve
-            with no minimum (the parabola opens downwards: the budget's optimum is off the grid).
+        ValueError: fewer than 3 points, lengths that differ, non-positive values, the lowest
+            loss at the smallest or largest ``N`` (the optimum is off the grid), or a parabola
+            with no minimum inside the fitted points.
     """
     n, loss = _as_positive_array("N", N), _as_positive_array("L", L)
     if len(n) != len(loss):
         check.fail("L", f"{len(loss)} values", f"as long as N ({len(n)} values)", "one L per N")
     if len(np.unique(n)) < 3:
         check.fail("N", N, "at least 3 distinct sizes", "a parabola needs 3 points")
-    a, b, _ = np.polyfit(np.log(n), loss, 2)
-    if a <= 0:
+    check.positive_int("neighbours", neighbours, "grid points on each side of the minimum, e.g. 2")
+    order = np.argsort(n)
+    n, loss = n[order], loss[order]  # (n,) sorted by size
+    best = int(loss.argmin())
+    if best in (0, len(n) - 1):
         raise ValueError(
-            f"the IsoFLOP curve has no minimum (its parabola opens downwards, a={a:.3g}): "
+            f"the IsoFLOP curve has no minimum inside the grid: the lowest loss is at the "
+            f"{'smallest' if best == 0 else 'largest'} N={n[best]:.4g}, so the optimum is off the "
+            "grid; add sizes on that side"
+        )
+    window = slice(max(best - neighbours, 0), best + neighbours + 1)
+    log_n = np.log(n[window])
+    a, b, _ = np.polyfit(log_n, loss[window], 2)  # L = a (log N)^2 + b log N + c
+    if a <= 0 or not log_n.min() <= -b / (2 * a) <= log_n.max():
+        raise ValueError(
+            f"the IsoFLOP curve has no minimum inside the fitted points (parabola a={a:.3g}): "
             "the optimum is off the grid; add sizes on the side where the loss is lowest"
         )
     return float(math.exp(-b / (2 * a)))

@@ -114,6 +114,9 @@ def test_non_embedding_parameters_leave_out_both_tables():
     untied = GPT(GPTConfig(vocab_size=65, n_layers=1, d_model=16, n_heads=2, tie_weights=False))
     # the untied output layer multiplies, so it is counted: only the two tables are left out
     assert untied.num_parameters() - non_embedding_parameters(untied) == (65 + 64) * 16
+    rotary = GPT(GPTConfig(vocab_size=65, n_layers=1, d_model=16, n_heads=2, pos_encoding="rotary"))
+    # no position table (rotary positions have no parameters): only the token embedding is left out
+    assert rotary.num_parameters() - non_embedding_parameters(rotary) == 65 * 16
 
 
 def test_train_char_lm_trains_for_the_tokens_asked(shakespeare_split):
@@ -138,6 +141,14 @@ def test_train_char_lm_refuses_a_bad_budget(shakespeare_split):
         train_char_lm(*shakespeare_split, n_layers=1, d_model=16, n_heads=2, tokens=0)
     with pytest.raises(ValueError, match="d_model=18 is not divisible by n_heads=4"):
         train_char_lm(*shakespeare_split, n_layers=1, d_model=18, n_heads=4, tokens=1000)
+    with pytest.raises(ValueError, match="vocab_size=10"):
+        train_char_lm(
+            *shakespeare_split, n_layers=1, d_model=16, n_heads=2, tokens=1000, vocab_size=10
+        )
+    with pytest.raises(ValueError, match="batch=0"):
+        train_char_lm(*shakespeare_split, n_layers=1, d_model=16, n_heads=2, tokens=1000, batch=0)
+    with pytest.raises(ValueError, match="lr=0"):
+        train_char_lm(*shakespeare_split, n_layers=1, d_model=16, n_heads=2, tokens=1000, lr=0.0)
 
 
 def test_scaling_tables_are_consistent():

@@ -98,6 +98,27 @@ def test_isoflop_minimum_refuses_a_curve_without_minimum():
         isoflop_minimum([1e4, 1e5, 1e6], [2.0, 1.9])
 
 
+def test_isoflop_minimum_refuses_a_minimum_at_the_edge():
+    n = np.logspace(4, 6, 5)
+    with pytest.raises(ValueError, match="smallest N"):
+        isoflop_minimum(n, np.linspace(2.0, 2.5, 5))  # monotone: the smallest size wins
+    with pytest.raises(ValueError, match="largest N"):
+        isoflop_minimum(n, np.linspace(2.5, 2.0, 5))
+    with pytest.raises(ValueError, match="neighbours"):
+        isoflop_minimum(n, 0.1 * (np.log(n) - np.log(1e5)) ** 2 + 2.0, neighbours=0)
+
+
+def test_isoflop_minimum_is_not_dragged_by_a_far_outlier():
+    n = np.logspace(3, 6, 7)  # the minimum, 3e4, lies between the 3rd and 4th grid points
+    loss = 0.05 * (np.log(n) - np.log(3e4)) ** 2 + 2.0
+    loss[-1] += 1.0  # a huge model on almost no tokens: far worse than the parabola
+    assert isoflop_minimum(n, loss) == pytest.approx(3e4, rel=1e-6)  # only the neighbours count
+    everything = isoflop_minimum(n, loss, neighbours=10)  # all 7 points: the outlier drags it
+    assert not everything == pytest.approx(3e4, rel=0.05)
+    shuffled = np.random.default_rng(0).permutation(7)
+    assert isoflop_minimum(n[shuffled], loss[shuffled]) == pytest.approx(3e4, rel=1e-6)
+
+
 def test_flops_and_tokens_are_inverse():
     assert training_flops(1e6, 2e7) == 1.2e14  # 6 N D
     assert tokens_for_budget(1.2e14, 1e6) == pytest.approx(2e7)
