@@ -69,6 +69,9 @@ class GrokkingConfig:
         d_model: embedding width. n_heads: attention heads (transformer only).
         d_mlp: hidden width of the MLP block (transformer) or of the MLP model.
         layer_norm: keep the Transformer's LayerNorms (False: Nanda et al.'s model has none).
+        init_scale: multiplies every weight matrix after initialisation (companion's N(0, 0.02²)
+            for the Transformer, PyTorch's default for the MLP). A larger initial weight norm
+            lengthens the memorisation plateau (Liu et al. 2023, "Omnigrok").
         lr, weight_decay, betas: full-batch AdamW.
         steps: optimizer steps. log_every: steps between two evaluations on every pair.
         checkpoint_every: steps between two saved weights, from which the progress measures are
@@ -83,6 +86,7 @@ class GrokkingConfig:
     n_heads: int = 4
     d_mlp: int = 256
     layer_norm: bool = True
+    init_scale: float = 1.0
     lr: float = 3e-3
     weight_decay: float = 1.0
     betas: tuple[float, float] = (0.9, 0.98)
@@ -101,6 +105,7 @@ class GrokkingConfig:
             check.positive_int(name, getattr(self, name))
         check.divisible("d_model", self.d_model, "n_heads", self.n_heads)
         check.boolean("layer_norm", self.layer_norm)
+        check.number("init_scale", self.init_scale, 0, low_open=True)
         check.number("lr", self.lr, 0, low_open=True)
         check.number("weight_decay", self.weight_decay, 0)
         check.sequence_of_numbers("betas", self.betas, 2, 0, 1, high_open=True)
@@ -116,7 +121,7 @@ GROKKING_CONFIGS: dict[str, GrokkingConfig] = {
         p=23, train_fraction=0.5, model="mlp", d_model=32, d_mlp=128, lr=1e-2, steps=300,
         log_every=10, checkpoint_every=25, n_key=3,
     ),
-    "cpu": GrokkingConfig(),
+    "cpu": GrokkingConfig(init_scale=10.0),
     "gpu": GrokkingConfig(
         p=113, train_fraction=0.3, d_model=128, n_heads=4, d_mlp=512, layer_norm=False, lr=1e-3,
         steps=25_000, log_every=50, checkpoint_every=250,
@@ -164,6 +169,15 @@ class ModularMLP(nn.Module):
 
 
 def _build(config: GrokkingConfig) -> nn.Module:
+    model = _architecture(config)
+    with torch.no_grad():
+        for weight in model.parameters():
+            if weight.ndim >= 2:  # matrices only: biases and LayerNorm gains stay as they are
+                weight.mul_(config.init_scale)
+    return model
+
+
+def _architecture(config: GrokkingConfig) -> nn.Module:
     if config.model == "mlp":
         return ModularMLP(config.p, config.d_model, config.d_mlp)
     model = GPT(

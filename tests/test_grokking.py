@@ -128,6 +128,18 @@ def test_overrides_and_weight_decay_zero():
     assert int(run.is_train.sum()) == round(0.4 * config.p**2)
 
 
+@pytest.mark.parametrize("model", ["transformer", "mlp"])
+def test_init_scale_multiplies_the_weight_matrices_only(model):
+    config = GrokkingConfig(p=7, model=model, d_model=8, n_heads=2, d_mlp=16, steps=1, n_key=2)
+    runs = [
+        train_grokking(replace(config, init_scale=a), steps=1, weight_decay=0.0, progress=False)
+        for a in (1.0, 3.0)
+    ]  # the weights at checkpoint 0 are the initialisation
+    for name, w1 in runs[0].checkpoints[0].items():
+        w3 = runs[1].checkpoints[0][name]
+        torch.testing.assert_close(w3, 3 * w1 if w1.ndim >= 2 else w1)
+
+
 def test_the_gpu_configuration_builds_and_steps_on_cpu():
     run = train_grokking("gpu", steps=2, progress=False, run_device="cpu")
     config = run.config
@@ -147,6 +159,7 @@ def test_the_gpu_configuration_builds_and_steps_on_cpu():
         (dict(model="cnn"), "model"),
         (dict(d_model=30, n_heads=4), "divisible"),
         (dict(p=7, n_key=4), "n_key"),
+        (dict(init_scale=0.0), "init_scale"),
     ],
 )
 def test_bad_configs_are_rejected(kwargs, match):
