@@ -178,6 +178,14 @@ class AttentionOnlyTransformer(nn.Module):
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
         """Logits ``(batch, seq, vocab)`` for ``tokens (batch, seq)``; with ``return_patterns``
         also a list of ``n_layers`` attention patterns, each ``(batch, n_heads, seq, seq)``."""
+        if not isinstance(tokens, Tensor) or tokens.dtype != torch.long:
+            check.fail(
+                "tokens",
+                getattr(tokens, "dtype", type(tokens).__name__),
+                "a torch.long tensor of token ids",
+                "convert with tokens.long()",
+                TypeError,
+            )
         if tokens.ndim != 2 or tokens.shape[1] > self.config.max_len:
             raise ValueError(
                 f"tokens must have shape (batch, seq) with seq <= max_len={self.config.max_len}, "
@@ -226,6 +234,11 @@ def in_context_learning_score(loss: Tensor, early: int, late: int) -> float:
         loss: ``(batch, seq - 1)`` per-token losses (:func:`per_token_loss`).
         early, late: target positions (columns of ``loss``), ``early < late``.
     """
+    if not isinstance(loss, Tensor) or loss.ndim != 2:
+        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        check.fail(
+            "loss", shape, "a tensor (batch, seq - 1)", "add a batch dimension with loss[None]"
+        )
     check.nonnegative_int("early", early)
     check.nonnegative_int("late", late)
     if not early < late < loss.shape[-1]:
@@ -263,6 +276,10 @@ def previous_token_score(pattern: Tensor) -> Tensor:
         ``(n_heads,)``: 1 for a head that always looks one token back.
     """
     _check_pattern(pattern)
+    if pattern.shape[-1] < 2:
+        check.fail(
+            "pattern", tuple(pattern.shape), "at least 2 positions", "seq = 1 has no previous token"
+        )
     return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(0, -1))  # (n_heads,)
 
 
@@ -281,7 +298,8 @@ def prefix_matching_score(pattern: Tensor, tokens: Tensor) -> Tensor:
         tokens: ``(batch, seq)`` the token ids the pattern was computed on.
 
     Returns:
-        ``(n_heads,)``: 1 for a perfect induction head, about ``1 / (t + 1)`` for uniform attention.
+        ``(n_heads,)``: 1 for a perfect induction head; uniform attention scores the mean of
+        ``|S_t| / (t + 1)``, about ``1 / k`` on tokens repeating with period ``k``.
     """
     _check_pattern(pattern)
     if tokens.shape != pattern.shape[:1] + pattern.shape[2:3]:
@@ -299,6 +317,13 @@ def prefix_matching_score(pattern: Tensor, tokens: Tensor) -> Tensor:
     ]  # (batch, t, s): targets[b, t, s] = earlier[b, t, s-1]
     attention = (pattern * targets[:, None]).sum(-1)  # (batch, n_heads, t)
     has = targets.any(-1)  # (batch, t): queries with an earlier occurrence
+    if not has.any():
+        check.fail(
+            "tokens",
+            "no repeated token",
+            "a batch in which some token occurs twice",
+            "the score averages over queries whose token occurred before",
+        )
     return (attention * has[:, None]).sum(dim=(0, 2)) / has.sum()  # (n_heads,)
 
 
@@ -307,27 +332,51 @@ def prefix_matching_score(pattern: Tensor, tokens: Tensor) -> Tensor:
 
 @contextlib.contextmanager
 def ablate_heads(
-    model: AttentionOnlyTransformer, heads: Iterable[tuple[int, int]]
+    model: AttentionOnlyTransformer, heads: Iterable[tuple[int, int]], mode: str = "zero"
 ) -> Iterator[None]:
     """Inside the ``with`` block, the outputs of ``heads`` (``(layer, head)`` pairs, 0-based)
-    are zero: the input of each layer's ``out_proj`` (W^O), ``(batch, seq, n_heads * d_k)``,
-    has the head's ``d_k`` columns set to 0, so the head adds nothing to the residual stream."""
+    are replaced in the input of each layer's ``out_proj`` (W^O), ``(batch, seq, n_heads * d_k)``:
+
+    - ``mode="zero"``: the head's ``d_k`` columns are set to 0, it adds nothing to the residual stream;
+    - ``mode="mean"``: they are set to their mean over the batch at each position, the head adds
+      what it adds on average, whatever the sequence (a milder change of the residual stream).
+    """
+    if mode not in ("zero", "mean"):
+        check.fail("mode", mode, '"zero" or "mean"')
+    if isinstance(heads, tuple) and len(heads) == 2 and all(isinstance(x, int) for x in heads):
+        check.fail("heads", heads, "a list of (layer, head) pairs", f"pass [{heads}]", TypeError)
     heads = list(heads)
     n_layers, n_heads = len(model.layers), model.config.n_heads
-    for layer, head in heads:
+    for pair in heads:
+        if not (
+            isinstance(pair, tuple | list)
+            and len(pair) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
+        ):
+            check.fail(
+                "heads", heads, "a list of (layer, head) pairs of ints", "e.g. [(0, 1)]", TypeError
+            )
+        layer, head = pair
         if not (0 <= layer < n_layers and 0 <= head < n_heads):
             check.fail("heads", heads, f"(layer, head) pairs in [0, {n_layers}) x [0, {n_heads})")
     handles = []
     for layer in sorted({layer for layer, _ in heads}):
-        keep = torch.ones(n_heads, device=model.unembed.weight.device)
-        keep[[h for lay, h in heads if lay == layer]] = 0.0
+        drop = torch.zeros(n_heads, dtype=torch.bool, device=model.unembed.weight.device)
+        drop[[h for lay, h in heads if lay == layer]] = True
         d_k = model.layers[layer].d_k
 
-        def zero(module: nn.Module, args: tuple[Tensor], keep: Tensor = keep, d_k: int = d_k):
-            scale = keep.repeat_interleave(d_k)  # (n_heads * d_k,), the layout of "b t (h d)"
-            return (args[0] * scale,)
+        def replace_heads(
+            module: nn.Module, args: tuple[Tensor], drop: Tensor = drop, d_k: int = d_k
+        ):
+            z = rearrange(args[0], "b t (h d) -> b t h d", d=d_k)  # (batch, seq, n_heads, d_k)
+            if mode == "mean":
+                new = z.mean(dim=0, keepdim=True).expand_as(z)  # mean over the batch, per position
+            else:
+                new = torch.zeros_like(z)
+            z = torch.where(drop[:, None], new, z)  # (n_heads, 1) broadcasts over d_k
+            return (rearrange(z, "b t h d -> b t (h d)"),)
 
-        handles.append(model.layers[layer].out_proj.register_forward_pre_hook(zero))
+        handles.append(model.layers[layer].out_proj.register_forward_pre_hook(replace_heads))
     try:
         yield
     finally:
@@ -360,6 +409,13 @@ def train_and_watch(
             config.min_lr_ratio,
             "1.0 (a constant rate after warm-up)",
             "a cosine schedule depends on max_steps, which the pauses change",
+        )
+    if config.checkpoint_dir is not None:
+        check.fail(
+            "config.checkpoint_dir",
+            config.checkpoint_dir,
+            "None",
+            "train_and_watch keeps its own checkpoints in a temporary folder",
         )
     if config.warmup_steps >= every:
         check.fail("every", every, f"larger than warmup_steps={config.warmup_steps}")

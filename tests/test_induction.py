@@ -204,6 +204,48 @@ def test_ablating_a_head_zeroes_its_contribution():
             pass
 
 
+def test_mean_ablation_replaces_a_head_by_its_batch_mean():
+    torch.manual_seed(0)
+    config = AttentionOnlyConfig(vocab_size=20, max_len=30, d_model=16, n_layers=1, n_heads=2)
+    model = AttentionOnlyTransformer(config)
+    tokens, _ = _tokens()
+    with ablate_heads(model, [(0, 1)], mode="mean"):
+        alone = model(tokens[:1])  # the mean over a batch of one is the sequence itself
+        mixed = model(tokens)
+    assert torch.allclose(alone, model(tokens[:1]), atol=1e-6)
+    with ablate_heads(model, [(0, 1)]):
+        zeroed = model(tokens)
+    assert not torch.allclose(mixed, model(tokens)) and not torch.allclose(mixed, zeroed)
+    with pytest.raises(ValueError, match="mode"):
+        with ablate_heads(model, [(0, 1)], mode="half"):
+            pass
+
+
+def test_ablate_heads_names_the_common_mistakes():
+    model = AttentionOnlyTransformer(AttentionOnlyConfig(vocab_size=10, max_len=20, d_model=8))
+    with pytest.raises(TypeError, match=r"pass \[\(0, 1\)\]"):
+        with ablate_heads(model, (0, 1)):
+            pass
+    with pytest.raises(TypeError, match="ints"):
+        with ablate_heads(model, [(0, 1.0)]):
+            pass
+
+
+def test_bad_inputs_are_named():
+    model = AttentionOnlyTransformer(AttentionOnlyConfig(vocab_size=10, max_len=20, d_model=8))
+    with pytest.raises(TypeError, match="tokens"):
+        model(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="tokens"):  # no token occurs twice: nothing to match
+        prefix_matching_score(_uniform_pattern(1, 6), torch.arange(6)[None])
+    with pytest.raises(ValueError, match="previous token"):
+        previous_token_score(torch.ones(1, 1, 1, 1))
+    with pytest.raises(ValueError, match="loss"):
+        in_context_learning_score(torch.zeros(10), 1, 5)
+    config = TrainConfig(min_lr_ratio=1.0, warmup_steps=1, checkpoint_dir="somewhere")
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        train_and_watch(model, RepeatedTokens(4, 20, 10, (3, 8)), config, 5, dict)
+
+
 def test_train_and_watch_equals_one_uninterrupted_run():
     def run(watched: bool):
         torch.manual_seed(0)

@@ -10,6 +10,7 @@ from torch import Tensor
 from companion.course.core import Case, Score, case_generator, compare, hidden_generator, run_cases
 from companion.course.registry import Chapter
 from companion.induction import prefix_matching_score, repeated_tokens
+from companion.masks import causal_mask
 
 CHAPTER = Chapter(52, "induction_heads")  # notebooks/52_induction_heads.ipynb
 
@@ -18,8 +19,7 @@ ATOL = 1e-5
 
 def _causal_softmax(scores: Tensor) -> Tensor:
     """Attention weights ``(n_heads, seq, seq)`` from raw scores, causal."""
-    seq = scores.shape[-1]
-    allowed = torch.ones(seq, seq, dtype=torch.bool).tril()
+    allowed = causal_mask(scores.shape[-1])  # (seq, seq), True = may attend
     return scores.masked_fill(~allowed, float("-inf")).softmax(-1)
 
 
@@ -102,7 +102,11 @@ def check_prefix_matching_score(fn: Callable, *, verbose: bool = True) -> Score:
 
 
 # The chapter's other exercises: pen and paper, predict-then-measure.
-CHAPTER.other_exercise("ex-induction-heads-by-hand", title="By hand", difficulty="easy")
 CHAPTER.other_exercise(
-    "ex-induction-heads-predict", title="Predict, then measure", difficulty="medium"
+    "ex-induction-heads-by-hand", title="A prefix-matching score by hand", difficulty="easy"
+)
+CHAPTER.other_exercise(
+    "ex-induction-heads-predict",
+    title="Predict, then measure: a period never seen in training",
+    difficulty="medium",
 )
