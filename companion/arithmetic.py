@@ -56,6 +56,8 @@ class AdditionBatches:
         )
 
     def __call__(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One batch: inputs ``x`` and targets ``y``, int64 ``(batch, seq_len - 1)`` each, on
+        ``device``; every target before the answer's first digit is ``IGNORE_INDEX``."""
         tokens = self.task.encode(*self.task.sample(self.batch_size, generator))  # (B, seq_len)
         x, y = tokens[:, :-1], tokens[:, 1:].clone()  # (B, seq_len - 1) each
         y[:, : self.task.prompt_len - 1] = IGNORE_INDEX  # the first target is the answer's digit 0

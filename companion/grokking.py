@@ -161,10 +161,12 @@ class ModularMLP(nn.Module):
         self.unembed = nn.Linear(d_mlp, p, bias=False)
 
     def hidden(self, pairs: Tensor) -> Tensor:
+        """The hidden layer ``(batch, d_mlp)`` for ``pairs``, int64 ``(batch, 2)`` rows ``(a, b)``."""
         x = rearrange(self.embed(pairs), "batch two d -> batch (two d)")  # (batch, 2 d_model)
         return F.relu(self.w_in(x))  # (batch, d_mlp)
 
     def forward(self, pairs: Tensor) -> Tensor:
+        """Logits ``(batch, p)`` for ``pairs``, int64 ``(batch, 2)`` rows ``(a, b)``."""
         return self.unembed(self.hidden(pairs))  # (batch, p)
 
 

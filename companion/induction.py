@@ -112,6 +112,8 @@ class RepeatedTokens:
         _check_periods(self.periods, self.seq_len)
 
     def __call__(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One batch on ``device``: tokens, int64 ``(batch, seq_len)``, and each row's period,
+        int64 ``(batch,)``."""
         tokens, k = repeated_tokens(
             self.batch_size, self.seq_len, self.vocab_size, self.periods, generator
         )

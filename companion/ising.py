@@ -92,7 +92,8 @@ def acceptance_probability(delta_e: Tensor, beta: Tensor | float) -> Tensor:
 
 
 def checkerboard(L: int) -> Tensor:
-    """The two colours of an ``L x L`` checkerboard, a bool tensor ``(2, L, L)``; ``L`` must be even
+    """The two colours of an ``L x L`` checkerboard, a bool tensor ``(colours, L, L)`` with
+    ``colours = 2`` (black, then white); ``L`` must be even
     (with periodic boundaries an odd ``L`` puts two sites of one colour side by side)."""
     check.positive_int("L", L)
     if L % 2:
