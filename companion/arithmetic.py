@@ -33,6 +33,7 @@ __all__ = [
     "digit_correct",
     "predicted_exact_match",
     "score",
+    "share_of_rise",
     "train_adder",
 ]
 
@@ -123,6 +124,22 @@ def predicted_exact_match(per_digit: float, L: int) -> float:
     check.number("per_digit", per_digit, 0, 1)
     check.positive_int("L", L)
     return per_digit**L
+
+
+def share_of_rise(values: list[float], i: int, min_rise: float = 0.05) -> float | None:
+    """How much of a curve's rise is done at point ``i``: ``(v[i] - v[0]) / (v[-1] - v[0])``.
+
+    ``values`` is one metric along a family of models ordered by size. A metric that grows
+    smoothly has done a good part of its rise at the middle model; one that jumps at the end has
+    done little. ``None`` when the metric did not rise by more than ``min_rise`` from the first
+    model to the last: a share of a flat or falling curve means nothing.
+    """
+    if len(values) < 2:
+        check.fail("values", values, "at least two numbers, one per model of the family")
+    if not -len(values) <= i < len(values):
+        check.fail("i", i, f"an index into the {len(values)} values")
+    rise = values[-1] - values[0]
+    return (values[i] - values[0]) / rise if rise > min_rise else None
 
 
 @dataclass

@@ -12,6 +12,7 @@ from companion.arithmetic import (
     digit_correct,
     predicted_exact_match,
     score,
+    share_of_rise,
     train_adder,
 )
 from companion.data.addition import EQUALS, PLUS, VOCAB, AdditionTask
@@ -97,6 +98,17 @@ def test_training_lowers_the_loss():
 def test_training_is_reproducible():
     one, two = (train_adder(TASK, d_model=8, steps=5, batch_size=16, seed=1) for _ in range(2))
     assert one.history.train_loss == two.history.train_loss
+
+
+def test_share_of_rise_of_a_smooth_a_sudden_and_a_flat_curve():
+    assert share_of_rise([0.2, 0.5, 0.8], 1) == pytest.approx(0.5)  # smooth: half done midway
+    assert share_of_rise([0.0, 0.01, 0.9], 1) == pytest.approx(0.01 / 0.9)  # sudden: little done
+    assert share_of_rise([0.19, 0.17, 0.165], 1) is None  # falling: no share to speak of
+    assert share_of_rise([0.5, 0.52, 0.53], 1) is None  # a rise within min_rise is no rise
+    with pytest.raises(ValueError, match="values"):
+        share_of_rise([0.5], 0)
+    with pytest.raises(ValueError, match="index"):
+        share_of_rise([0.1, 0.2], 5)
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,17 @@ def test_bad_inputs_are_rejected():
         train_grokking("tpu")
 
 
+@pytest.mark.parametrize("frequencies", [[], [0], [12], [2, 2], [1.0], 3])
+def test_frequencies_outside_one_to_half_p_are_rejected(frequencies):
+    logits = circuit_logits(23, [2, 5])
+    _, labels, is_train = modular_addition(23, 0.5, seed=0)
+    for measure in (restricted_loss, excluded_loss):
+        with pytest.raises(ValueError, match="frequencies"):
+            measure(logits, labels, is_train, frequencies)
+    with pytest.raises(ValueError, match="frequencies"):
+        cos_logit_fraction(logits, frequencies)
+
+
 def test_until_test_acc_stops_at_the_first_evaluation_that_reaches_it():
     config = GrokkingConfig(
         p=23, model="mlp", d_model=32, d_mlp=128, lr=1e-3, steps=12, log_every=1,
