@@ -16,8 +16,8 @@ The sites of one colour of a checkerboard have no neighbour of the same colour, 
 can be updated at once: a sweep is two such half-updates, and many chains (one per temperature,
 several per temperature) run side by side in one tensor ``(chains, L, L)``.
 
-Onsager (1944) solved the infinite lattice: the spontaneous magnetisation vanishes at
-``T_c = 2 / ln(1 + sqrt 2) = 2.269...``. A finite lattice has no sharp transition; its
+On the infinite lattice the transition is at ``T_c = 2 / ln(1 + sqrt 2) = 2.269...`` (Kramers and
+Wannier 1941, by duality; Onsager 1944 solved the model exactly). A finite lattice has no sharp transition; its
 susceptibility peaks at a temperature that approaches ``T_c`` as ``1 / L``.
 """
 
