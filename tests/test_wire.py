@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -30,6 +31,20 @@ def test_data_round_trips_exactly(tmp_path):
     assert torch.equal(got[1]["mask"], value[1]["mask"]) and got[1][7] == (1, 2)
     assert got[1]["empty"].shape == (0, 4)
     assert got[2] == {"a", "b"}
+
+
+def test_numpy_arrays_and_scalars_round_trip(tmp_path):
+    n = np.logspace(3, 6, 7)
+    got = round_trip(
+        (n, np.arange(4, dtype=np.int32), np.float32(0.5), np.int64(3)), tmp_path, False
+    )
+    assert (
+        isinstance(got[0], np.ndarray) and got[0].dtype == np.float64 and np.array_equal(got[0], n)
+    )
+    assert got[1].dtype == np.int32 and got[1].tolist() == [0, 1, 2, 3]
+    assert got[2:] == (0.5, 3) and type(got[2]) is float and type(got[3]) is int
+    with pytest.raises(wire.WireError, match="numpy <U1"):
+        wire.write_message(tmp_path / "m", np.array(["a"]))
 
 
 def test_a_generator_travels_as_its_state(tmp_path):

@@ -11,6 +11,8 @@ A value is encoded as JSON with a tag for everything JSON cannot say itself::
     list, tuple, set, dict                     -> {"list": [...]}, {"tuple": [...]}, {"set": [...]},
                                                   {"dict": [[key, value], ...]}
     torch.Tensor                               -> {"tensor": "t3"}       (t3 in the safetensors file)
+    numpy.ndarray (bool, int, float)           -> {"ndarray": "t5"}      (as a tensor; read back as
+                                                  an ndarray); a numpy scalar -> its Python number
     torch.Generator (CPU)                      -> {"generator": "t4"}    (its state)
     a companion config dataclass               -> {"config": "companion.models.EncoderDecoderConfig",
                                                    "fields": {...}}
@@ -33,6 +35,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load, save
 from torch import Tensor, nn
@@ -102,6 +105,12 @@ def encode(value: object, tensors: dict[str, Tensor]) -> object:
         if value.is_complex() or value.layout != torch.strided:
             raise WireError(f"a {value.dtype} {value.layout} tensor cannot be sent")
         return {"tensor": tensor_key(value)}
+    if isinstance(value, np.ndarray | np.generic):
+        if value.dtype.kind not in "biuf":
+            raise WireError(f"a numpy {value.dtype} value cannot be sent (bool, int or float only)")
+        if isinstance(value, np.generic):
+            return value.item()
+        return {"ndarray": tensor_key(torch.from_numpy(np.ascontiguousarray(value)))}
     if isinstance(value, torch.Generator):
         if value.device.type != "cpu":
             raise WireError("only CPU generators can be sent")
@@ -128,7 +137,8 @@ def encode(value: object, tensors: dict[str, Tensor]) -> object:
         }
     raise WireError(
         f"a {type(value).__module__}.{type(value).__qualname__} cannot be sent between the grader "
-        "and a kernel (tensors, numbers, strings, None, lists, tuples, sets, dicts, generators)"
+        "and a kernel (tensors, numpy arrays, numbers, strings, None, lists, tuples, sets, dicts, "
+        "generators)"
     )
 
 
@@ -147,6 +157,8 @@ def decode(obj: object, tensors: dict[str, Tensor], trusted: bool) -> object:
         raise WireError(f"not a value of the wire format: {str(obj)[:80]}")
     if "tensor" in obj:
         return tensor(obj["tensor"])
+    if "ndarray" in obj:
+        return tensor(obj["ndarray"]).numpy()
     if "generator" in obj:
         g = torch.Generator()
         g.set_state(tensor(obj["generator"]))
