@@ -1,4 +1,5 @@
-"""Position information for an order-blind attention: sinusoidal, learned and rotary encodings.
+"""Position information for an order-blind attention: sinusoidal, learned and rotary encodings,
+and ALiBi's linear biases.
 
 Without positions, self-attention is permutation-equivariant: permuting the input tokens permutes
 the outputs the same way, so "dog bites man" and "man bites dog" look alike to it. Each module
@@ -13,6 +14,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "LearnedPositionalEmbedding",
+    "alibi_bias",
+    "alibi_slopes",
     "RotaryEmbedding",
     "SinusoidalPositionalEncoding",
     "check_length",
@@ -113,3 +116,42 @@ class RotaryEmbedding(nn.Module):
         x_even, x_odd = pairs[..., 0], pairs[..., 1]  # (..., seq, d_k / 2)
         rotated = torch.stack([x_even * cos - x_odd * sin, x_even * sin + x_odd * cos], dim=-1)
         return rearrange(rotated, "... t i two -> ... t (i two)")
+
+
+def alibi_slopes(n_heads: int) -> Tensor:
+    """ALiBi's per-head slopes ``m_h`` (Press et al. 2022, §3), ``(n_heads,)`` float32.
+
+    For ``n`` a power of two, the geometric sequence ``m_h = 2^{-8h/n}``, ``h = 1 … n`` (8 heads:
+    1/2, 1/4, …, 1/256). Otherwise, as in the paper's code: the ``n0`` slopes of the largest
+    power of two ``n0 < n``, then every other slope of the ``2 n0`` sequence, ``n - n0`` of them.
+    """
+    if not isinstance(n_heads, int) or isinstance(n_heads, bool) or n_heads < 1:
+        raise ValueError(f"n_heads must be an int >= 1, got {n_heads!r}")
+
+    def power_of_two(n: int) -> list[float]:
+        return [2 ** (-8 * h / n) for h in range(1, n + 1)]
+
+    n0 = 2 ** (n_heads.bit_length() - 1)  # the largest power of two <= n_heads
+    slopes = power_of_two(n0) + power_of_two(2 * n0)[0::2][: n_heads - n0]
+    return torch.tensor(slopes, dtype=torch.float32)
+
+
+def alibi_bias(n_heads: int, seq_len: int, offset: int = 0) -> Tensor:
+    """The bias ALiBi adds to attention scores, ``(n_heads, seq_len, offset + seq_len)`` float32.
+
+    .. math::
+        \\text{score}_h(i, j) = \\frac{q_i \\cdot k_j}{\\sqrt{d_k}} - m_h \\, |i - j|
+
+    for queries at positions ``i = offset … offset + seq_len - 1`` and keys at ``j = 0 … offset +
+    seq_len - 1``: no position is embedded anywhere, and a key is penalised linearly in its
+    distance from the query, more steeply in heads with larger ``m_h``. In a causal model only
+    ``j <= i`` survive the mask; keys after the query (an encoder) get the same penalty by
+    distance. Add it to the scores before the mask and the softmax.
+    """
+    for name, value, low in (("seq_len", seq_len, 1), ("offset", offset, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    query = torch.arange(offset, offset + seq_len)[:, None]  # (seq_len, 1)
+    key = torch.arange(offset + seq_len)[None, :]  # (1, offset + seq_len)
+    distance = (query - key).abs().float()  # (seq_len, offset + seq_len)
+    return -alibi_slopes(n_heads)[:, None, None] * distance  # (n_heads, seq_len, offset + seq_len)

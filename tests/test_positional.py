@@ -9,6 +9,8 @@ from companion.positional import (
     LearnedPositionalEmbedding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
+    alibi_bias,
+    alibi_slopes,
     sinusoidal_encoding,
 )
 
@@ -85,3 +87,37 @@ def test_odd_dimensions_are_refused():
         sinusoidal_encoding(4, 7)
     with pytest.raises(ValueError, match="must be even"):
         RotaryEmbedding(7, 4)
+
+
+@pytest.mark.parametrize(
+    "n_heads, exponents",
+    [
+        (1, [8]),
+        (2, [4, 8]),
+        (8, [1, 2, 3, 4, 5, 6, 7, 8]),
+        (4, [2, 4, 6, 8]),
+        (6, [2, 4, 6, 8, 1, 3]),
+    ],
+)
+def test_alibi_slopes_are_the_papers(n_heads, exponents):
+    # powers of two: 2^(-8h/n); 6 heads: the 4-head slopes, then every other 8-head slope
+    assert alibi_slopes(n_heads).tolist() == [2.0**-e for e in exponents]
+
+
+def test_alibi_bias_penalises_distance_per_head_and_is_shift_invariant():
+    bias = alibi_bias(4, 5)  # (heads, queries, keys)
+    assert bias.shape == (4, 5, 5)
+    assert bias[0, 4].tolist() == [-1.0, -0.75, -0.5, -0.25, 0.0]  # m = 1/4, distances 4 … 0
+    assert torch.equal(bias[:, 2, 1], -alibi_slopes(4))  # one step back costs m_h
+    tail = alibi_bias(4, 2, offset=3)  # the last two queries of the same sequence
+    assert tail.shape == (4, 2, 5) and torch.equal(tail, bias[:, 3:])
+    weights = torch.softmax(bias[:, -1], dim=-1)  # equal scores + ALiBi: recent keys weigh more
+    assert bool((weights.diff(dim=-1) > 0).all())
+
+
+@pytest.mark.parametrize(
+    "call", [lambda: alibi_slopes(0), lambda: alibi_bias(2, 0), lambda: alibi_bias(2, 3, -1)]
+)
+def test_alibi_refuses_bad_sizes(call):
+    with pytest.raises(ValueError, match="must be an int"):
+        call()
