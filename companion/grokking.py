@@ -284,8 +284,8 @@ class GrokkingRun:
     def hidden(self, a: Tensor | int, b: Tensor | int) -> Tensor:
         """The representation the answer is read from, ``(batch, d)``: the Transformer's residual
         stream at the ``=`` position after the last layer and the final LayerNorm where the model
-        has one (``d = d_model``), or the MLP's hidden
-        layer (``d = d_mlp``). ``a`` and ``b``: ints or int tensors of one shape, flattened."""
+        has one (``d = d_model``), or the MLP's hidden layer (``d = d_mlp``). ``a`` and ``b``: ints
+        or int tensors of one shape, flattened."""
         return self._forward(self._pairs(a, b), hidden=True)
 
     def logits(self, a: Tensor | int | None = None, b: Tensor | int | None = None) -> Tensor:

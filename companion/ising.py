@@ -17,8 +17,8 @@ can be updated at once: a sweep is two such half-updates, and many chains (one p
 several per temperature) run side by side in one tensor ``(chains, L, L)``.
 
 On the infinite lattice the transition is at ``T_c = 2 / ln(1 + sqrt 2) = 2.269...`` (Kramers and
-Wannier 1941, by duality; Onsager 1944 solved the model exactly). A finite lattice has no sharp transition; its
-susceptibility peaks at a temperature that approaches ``T_c`` as ``1 / L``.
+Wannier 1941, by duality; Onsager 1944 solved the model exactly). A finite lattice has no sharp
+transition; its susceptibility peaks at a temperature that approaches ``T_c`` as ``1 / L``.
 """
 
 from __future__ import annotations
