@@ -43,10 +43,13 @@ def scaled_dot_product_attention(
     v: Tensor,
     mask: Tensor | None = None,
     dropout_p: float = 0.0,
+    bias: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The explicit attention of Vaswani et al. (2017), Eq. 1, returning its weights.
 
-    .. math:: \\mathrm{Attention}(Q, K, V) = \\mathrm{softmax}\\!\\left(\\frac{QK^\\top}{\\sqrt{d_k}}\\right)V
+    .. math:: \\mathrm{Attention}(Q, K, V) = \\mathrm{softmax}\\!\\left(\\frac{QK^\\top}{\\sqrt{d_k}} + B\\right)V
+
+    with ``B = 0`` unless a ``bias`` is given (ALiBi's ``-m_h |i - j|``).
 
     Args:
         q: ``(..., q_len, d_k)`` queries.
@@ -54,6 +57,7 @@ def scaled_dot_product_attention(
         v: ``(..., k_len, d_v)`` values.
         mask: bool, broadcastable to ``(..., q_len, k_len)``; True = may attend.
         dropout_p: dropout on the weights (training only; the returned weights are before dropout).
+        bias: float, broadcastable to ``(..., q_len, k_len)``, added to the scores before the mask.
 
     Returns:
         ``out (..., q_len, d_v)`` and ``weights (..., q_len, k_len)``, each row summing to 1
@@ -63,6 +67,8 @@ def scaled_dot_product_attention(
     if k.shape[-1] != d_k:
         raise ValueError(f"q and k must share d_k, got q {tuple(q.shape)} and k {tuple(k.shape)}")
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., q_len, k_len)
+    if bias is not None:
+        scores = scores + bias
     if mask is not None:
         check_mask(mask, scores.shape)
         scores = scores.masked_fill(~mask, float("-inf"))
@@ -117,6 +123,8 @@ class MultiHeadAttention(nn.Module):
         use_sdpa: compute through ``F.scaled_dot_product_attention`` (the fast path) unless the
             weights are asked for; False always takes the explicit path. Both agree to float
             tolerance.
+        alibi: optional :class:`~companion.positional.ALiBi`, whose ``(n_heads, q_len, k_len)``
+            bias is added to the scores (self-attention only).
     """
 
     def __init__(
@@ -127,6 +135,7 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         rotary: nn.Module | None = None,
         use_sdpa: bool = True,
+        alibi: nn.Module | None = None,
     ) -> None:
         super().__init__()
         check.positive_int("d_model", d_model)
@@ -141,6 +150,7 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W^V
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
         self.rotary = rotary
+        self.alibi = alibi
         self.use_sdpa = use_sdpa
 
     def _split_heads(self, x: Tensor) -> Tensor:
@@ -206,14 +216,23 @@ class MultiHeadAttention(nn.Module):
             )
         explicit = need_weights or not self.use_sdpa
         dropout_p = self.dropout if self.training else 0.0
+        bias = None  # ALiBi's (n_heads, q_len, k_len), added to the scores
+        if self.alibi is not None:
+            bias = self.alibi(q_len, k_len).to(q.dtype)
 
         weights = None
         if explicit:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
-        elif is_causal and q_len == k_len:  # every row sees at least its own key: no row to zero
+            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p, bias)
+        elif bias is None and is_causal and q_len == k_len:  # each row sees its own key
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            if bias is not None:  # the fast path takes one float mask: the bias, -inf where blocked
+                mask_or_bias = bias if mask is None else torch.where(mask, bias, float("-inf"))
+            else:
+                mask_or_bias = mask
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask_or_bias, dropout_p=dropout_p
+            )
             if mask is not None:  # zero the rows with no key, as the explicit path does
                 out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))  # (batch, q_len, d_model)

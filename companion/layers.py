@@ -99,6 +99,8 @@ class EncoderLayer(nn.Module):
         norm_first: pre-LN if True, post-LN (the 2017 layout) if False.
         rotary: optional RoPE module shared with the attention.
         use_sdpa: the attention's fast path (see :class:`~companion.attention.MultiHeadAttention`).
+        alibi: optional :class:`~companion.positional.ALiBi` for the self-attention (a decoder
+            layer's cross-attention takes none).
     """
 
     def __init__(
@@ -113,10 +115,13 @@ class EncoderLayer(nn.Module):
         layer_norm_eps: float = 1e-5,
         rotary: nn.Module | None = None,
         use_sdpa: bool = True,
+        alibi: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, rotary, use_sdpa)
+        self.self_attn = MultiHeadAttention(
+            d_model, n_heads, dropout, bias, rotary, use_sdpa, alibi
+        )
         self.ffn = FeedForward(d_model, d_ff, dropout, activation, bias)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
@@ -172,10 +177,13 @@ class DecoderLayer(nn.Module):
         layer_norm_eps: float = 1e-5,
         rotary: nn.Module | None = None,
         use_sdpa: bool = True,
+        alibi: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, rotary, use_sdpa)
+        self.self_attn = MultiHeadAttention(
+            d_model, n_heads, dropout, bias, rotary, use_sdpa, alibi
+        )
         self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, bias, None, use_sdpa)
         self.ffn = FeedForward(d_model, d_ff, dropout, activation, bias)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)

@@ -31,6 +31,7 @@ from companion.attention import KVCache
 from companion.layers import ACTIVATIONS, DecoderLayer, EncoderLayer
 from companion.masks import attention_mask
 from companion.positional import (
+    ALiBi,
     LearnedPositionalEmbedding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
@@ -56,7 +57,7 @@ __all__ = [
     "num_parameters",
 ]
 
-POS_ENCODINGS = ("learned", "sinusoidal", "rotary", "none")
+POS_ENCODINGS = ("learned", "sinusoidal", "rotary", "alibi", "none")
 
 
 @dataclass
@@ -74,7 +75,9 @@ class TransformerConfig:
         activation: ``"relu"`` (2017) or ``"gelu"`` (BERT, GPT).
         norm_first: pre-LN if True, post-LN (2017) if False.
         final_norm: LayerNorm after the last layer; ``None`` means "if pre-LN".
-        pos_encoding: ``"learned"``, ``"sinusoidal"``, ``"rotary"`` or ``"none"``.
+        pos_encoding: ``"learned"``, ``"sinusoidal"``, ``"rotary"``, ``"alibi"`` (a distance
+            bias on self-attention's scores, Press et al. 2022) or ``"none"`` (NoPE: a causal
+            model can still infer positions, Kazemnejad et al. 2023).
         bias: biases in linear layers and LayerNorms.
         layer_norm_eps: epsilon of every LayerNorm.
         type_vocab_size: number of segment (token type) embeddings; 0 for none.
@@ -245,8 +248,8 @@ def check_ids(ids: Tensor, vocab_size: int, name: str = "ids") -> None:
 class Embeddings(nn.Module):
     """Token embedding + position encoding (+ segment embedding), then LayerNorm and dropout.
 
-    ``ids (batch, seq)`` -> ``(batch, seq, d_model)``. With rotary positions nothing is added
-    here: RoPE rotates queries and keys inside attention.
+    ``ids (batch, seq)`` -> ``(batch, seq, d_model)``. With rotary or ALiBi positions nothing is
+    added here: RoPE rotates queries and keys inside attention, ALiBi biases its scores.
     """
 
     def __init__(self, config: TransformerConfig, vocab_size: int | None = None) -> None:
@@ -259,6 +262,7 @@ class Embeddings(nn.Module):
             "learned": lambda: LearnedPositionalEmbedding(config.d_model, config.max_len),
             "sinusoidal": lambda: SinusoidalPositionalEncoding(config.d_model, config.max_len),
             "rotary": lambda: None,
+            "alibi": lambda: None,
             "none": lambda: None,
         }[config.pos_encoding]()
         has_segments = config.type_vocab_size > 0
@@ -288,11 +292,12 @@ class Embeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
-def _rotary(config: TransformerConfig) -> RotaryEmbedding | None:
-    return RotaryEmbedding(config.d_k, config.max_len) if config.pos_encoding == "rotary" else None
-
-
-def _layer_kwargs(config: TransformerConfig, rotary: RotaryEmbedding | None) -> dict:
+def _layer_kwargs(config: TransformerConfig) -> dict:
+    """What every layer of a stack is built with; one RoPE or ALiBi module shared by its layers."""
+    rotary = (
+        RotaryEmbedding(config.d_k, config.max_len) if config.pos_encoding == "rotary" else None
+    )
+    alibi = ALiBi(config.n_heads) if config.pos_encoding == "alibi" else None
     return dict(
         d_model=config.d_model,
         n_heads=config.n_heads,
@@ -304,6 +309,7 @@ def _layer_kwargs(config: TransformerConfig, rotary: RotaryEmbedding | None) -> 
         layer_norm_eps=config.layer_norm_eps,
         rotary=rotary,
         use_sdpa=config.use_sdpa,
+        alibi=alibi,
     )
 
 
@@ -320,10 +326,8 @@ class Encoder(TransformerModel):
         super().__init__()
         self.config = config
         self.embed = Embeddings(config)
-        rotary = _rotary(config)
-        self.layers = nn.ModuleList(
-            EncoderLayer(**_layer_kwargs(config, rotary)) for _ in range(config.n_layers)
-        )
+        kwargs = _layer_kwargs(config)
+        self.layers = nn.ModuleList(EncoderLayer(**kwargs) for _ in range(config.n_layers))
         self.norm = _final_norm(config)
 
     def forward(
@@ -378,10 +382,9 @@ class Decoder(TransformerModel):
         super().__init__()
         self.config = config
         self.embed = Embeddings(config, vocab_size)
-        rotary = _rotary(config)
+        kwargs = _layer_kwargs(config)
         self.layers = nn.ModuleList(
-            DecoderLayer(**_layer_kwargs(config, rotary))
-            for _ in range(n_layers or config.n_layers)
+            DecoderLayer(**kwargs) for _ in range(n_layers or config.n_layers)
         )
         self.norm = _final_norm(config)
 

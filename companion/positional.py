@@ -13,6 +13,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 __all__ = [
+    "ALiBi",
     "LearnedPositionalEmbedding",
     "alibi_bias",
     "alibi_slopes",
@@ -136,6 +137,13 @@ def alibi_slopes(n_heads: int) -> Tensor:
     return torch.tensor(slopes, dtype=torch.float32)
 
 
+def _distance(q_len: int, k_len: int, device: torch.device | str | None = None) -> Tensor:
+    """``|i - j|`` for queries at the last ``q_len`` of ``k_len`` positions, ``(q_len, k_len)`` float32."""
+    query = torch.arange(k_len - q_len, k_len, device=device)[:, None]  # (q_len, 1)
+    key = torch.arange(k_len, device=device)[None, :]  # (1, k_len)
+    return (query - key).abs().float()  # (q_len, k_len)
+
+
 def alibi_bias(n_heads: int, seq_len: int, offset: int = 0) -> Tensor:
     """The bias ALiBi adds to attention scores, ``(n_heads, seq_len, offset + seq_len)`` float32.
 
@@ -151,7 +159,33 @@ def alibi_bias(n_heads: int, seq_len: int, offset: int = 0) -> Tensor:
     for name, value, low in (("seq_len", seq_len, 1), ("offset", offset, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    query = torch.arange(offset, offset + seq_len)[:, None]  # (seq_len, 1)
-    key = torch.arange(offset + seq_len)[None, :]  # (1, offset + seq_len)
-    distance = (query - key).abs().float()  # (seq_len, offset + seq_len)
+    distance = _distance(seq_len, offset + seq_len)  # (seq_len, offset + seq_len)
     return -alibi_slopes(n_heads)[:, None, None] * distance  # (n_heads, seq_len, offset + seq_len)
+
+
+class ALiBi(nn.Module):
+    """Attention with linear biases (Press et al. 2022) for self-attention: :func:`alibi_bias` made
+    for the scores at hand.
+
+    ``forward(q_len, k_len)`` returns ``(n_heads, q_len, k_len)``, ``-m_h |i - j|`` for queries at the
+    last ``q_len`` of the ``k_len`` key positions (with a KV cache, the new tokens follow the cached
+    ones), on the device of the module. It has no parameters and nothing in the state dict: the
+    slopes are fixed. Cross-attention takes no bias (source and target positions are not on one
+    line).
+    """
+
+    def __init__(self, n_heads: int) -> None:
+        super().__init__()
+        self.register_buffer("slopes", alibi_slopes(n_heads), persistent=False)  # (n_heads,)
+
+    def forward(self, q_len: int, k_len: int) -> Tensor:
+        """The bias ``(n_heads, q_len, k_len)`` for the last ``q_len`` of ``k_len`` positions."""
+        if q_len > k_len:
+            raise ValueError(
+                f"q_len={q_len} > k_len={k_len}: in self-attention the queries are among the keys"
+            )
+        distance = _distance(q_len, k_len, self.slopes.device)  # (q_len, k_len)
+        return -self.slopes[:, None, None] * distance  # (n_heads, q_len, k_len)
+
+    def extra_repr(self) -> str:
+        return f"n_heads={len(self.slopes)}"

@@ -68,7 +68,7 @@ def prompt(batch: int, seq: int, seed: int = 1) -> torch.Tensor:
 
 # --- the cache ------------------------------------------------------------------------------
 
-POSITIONS = ["learned", "rotary", "sinusoidal"]
+POSITIONS = ["learned", "rotary", "sinusoidal", "alibi", "none"]
 
 
 @pytest.mark.parametrize("pos_encoding", POSITIONS)

@@ -45,7 +45,7 @@ def test_gpt_shapes_and_parameter_count():
     assert untied.num_parameters() == gpt_param_formula(config) + 50 * 32
 
 
-@pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal", "rotary"])
+@pytest.mark.parametrize("pos_encoding", ["learned", "sinusoidal", "rotary", "alibi", "none"])
 @given(cut=st.integers(0, 9), seed=st.integers(0, 1000))
 def test_gpt_does_not_look_ahead(pos_encoding, cut, seed):
     torch.manual_seed(seed)
@@ -162,7 +162,7 @@ def test_config_d_model_not_divisible():
 @pytest.mark.parametrize(
     "field,value,error,message",
     [
-        ("pos_encoding", "alibi", ValueError, "pos_encoding='alibi' must be one of"),
+        ("pos_encoding", "relative", ValueError, "pos_encoding='relative' must be one of"),
         ("activation", "tanh", ValueError, "activation='tanh' must be one of"),
         ("dropout", 1.0, ValueError, r"dropout=1.0 must be a number in \[0, 1\)"),
         ("dropout", "0.1", TypeError, r"dropout='0.1' must be a number in \[0, 1\)"),

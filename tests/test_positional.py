@@ -5,7 +5,10 @@ import math
 import pytest
 import torch
 
+from companion.attention import MultiHeadAttention, causal_mask
+from companion.models import GPT, EncoderDecoder, EncoderDecoderConfig, GPTConfig
 from companion.positional import (
+    ALiBi,
     LearnedPositionalEmbedding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
@@ -121,3 +124,68 @@ def test_alibi_bias_penalises_distance_per_head_and_is_shift_invariant():
 def test_alibi_refuses_bad_sizes(call):
     with pytest.raises(ValueError, match="must be an int"):
         call()
+
+
+def test_alibi_module_is_the_bias_for_the_last_queries():
+    assert torch.equal(ALiBi(4)(5, 5), alibi_bias(4, 5))
+    assert torch.equal(ALiBi(6)(2, 7), alibi_bias(6, 2, offset=5))  # two new tokens after 5 cached
+    assert dict(ALiBi(4).state_dict()) == {}  # fixed slopes: nothing to save or load
+    with pytest.raises(ValueError, match="queries are among the keys"):
+        ALiBi(4)(3, 2)
+
+
+def test_attention_with_alibi_and_no_content_is_the_softmax_of_the_bias():
+    """With W^Q = 0 every score q.k is 0, so each head's weights are softmax(-m_h |i - j|) over
+    the keys the causal mask allows."""
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(8, 4, alibi=ALiBi(4))
+    torch.nn.init.zeros_(attn.q_proj.weight)
+    torch.nn.init.zeros_(attn.q_proj.bias)
+    _, weights = attn(torch.randn(2, 6, 8), mask=causal_mask(6), need_weights=True)
+    expected = torch.softmax(alibi_bias(4, 6).masked_fill(~causal_mask(6), float("-inf")), -1)
+    torch.testing.assert_close(weights, expected.expand(2, -1, -1, -1))
+
+
+@pytest.mark.parametrize("mask", ["causal", "padding", None])
+def test_alibi_fast_and_explicit_paths_agree(mask):
+    torch.manual_seed(0)
+    x = torch.randn(3, 7, 16)
+    masks = {
+        "causal": causal_mask(7),
+        "padding": (torch.arange(7) < torch.tensor([7, 5, 2])[:, None])[:, None, None, :],
+        None: None,
+    }
+    fast = MultiHeadAttention(16, 4, alibi=ALiBi(4))
+    slow = MultiHeadAttention(16, 4, alibi=ALiBi(4), use_sdpa=False)
+    slow.load_state_dict(fast.state_dict())
+    hint = {"is_causal": True} if mask == "causal" else {}
+    out_fast, _ = fast(x, mask=masks[mask], **hint)
+    out_slow, _ = slow(x, mask=masks[mask], **hint)
+    torch.testing.assert_close(out_fast, out_slow)
+    plain = MultiHeadAttention(16, 4)
+    plain.load_state_dict(fast.state_dict())
+    assert not torch.allclose(plain(x, mask=masks[mask], **hint)[0], out_fast, atol=1e-4)
+
+
+def test_alibi_gpt_has_no_position_parameters_and_its_cache_is_exact():
+    config = dict(vocab_size=20, d_model=16, n_heads=4, n_layers=2, max_len=12)
+    torch.manual_seed(0)
+    alibi = GPT(GPTConfig(pos_encoding="alibi", **config)).eval()
+    learned = GPT(GPTConfig(pos_encoding="learned", **config))
+    assert learned.num_parameters() - alibi.num_parameters() == 12 * 16  # the position table
+    ids = torch.randint(0, 20, (2, 9))
+    full = alibi(ids)  # (2, 9, 20)
+    cache = alibi.new_cache()
+    steps = [alibi(ids[:, :5], cache=cache)] + [
+        alibi(ids[:, t : t + 1], cache=cache) for t in range(5, 9)
+    ]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full)
+
+
+def test_alibi_encoder_decoder_biases_self_attention_only():
+    model = EncoderDecoder(
+        EncoderDecoderConfig(vocab_size=10, d_model=16, n_heads=2, n_layers=1, pos_encoding="alibi")
+    )
+    layer = model.decoder.layers[0]
+    assert isinstance(layer.self_attn.alibi, ALiBi) and layer.cross_attn.alibi is None
+    assert isinstance(model.encoder.layers[0].self_attn.alibi, ALiBi)
