@@ -19,8 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor
 
 from companion import validators as check
@@ -31,7 +29,6 @@ from companion.data.number_words import (
     PAD,
     NumberBatches,
     NumberSplit,
-    Seq2SeqBatch,
     chinese_numeral,
     encode_pairs,
     number_tokenizers,
@@ -40,6 +37,7 @@ from companion.data.number_words import (
 from companion.generate import greedy_decode
 from companion.models import GPT, EncoderDecoder, EncoderDecoderConfig, GPTConfig, num_parameters
 from companion.runtime import PROFILES, Profile, profile
+from companion.seq2seq import seq2seq_loss
 from companion.tokenizers import CharTokenizer
 from companion.train import History, TrainConfig, lm_loss, train
 
@@ -202,22 +200,6 @@ class TranslatorRun:
         return sum(o == chinese_numeral(n) for o, n in zip(outputs, numbers, strict=True)) / len(
             numbers
         )
-
-
-def seq2seq_loss(model: EncoderDecoder, batch: Seq2SeqBatch, pad_id: int) -> Tensor:
-    """Teacher-forced cross-entropy, averaged over the target positions that are not padding.
-
-    ``batch.src`` is ``(batch, src_len)``, ``batch.tgt_in`` and ``batch.tgt_out`` are
-    ``(batch, tgt_len)``; the result is a scalar.
-
-    L = -(1 / |V|) sum_{t in V} log p(y_t | y_<t, x), V = the positions whose label is not ``pad_id``.
-    """
-    logits = model(batch.src, batch.tgt_in, batch.src_mask)  # (batch, tgt_len, tgt_vocab)
-    return F.cross_entropy(
-        rearrange(logits, "b t v -> (b t) v"),
-        rearrange(batch.tgt_out, "b t -> (b t)"),
-        ignore_index=pad_id,
-    )
 
 
 def train_number_translator(

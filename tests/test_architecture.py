@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("layers",),
     ("models",),
     # what is done with models: decode, train, pre-train, load weights, search, prefer
-    ("generate", "train", "objectives", "pretrained", "retrieval", "preference"),
+    ("generate", "train", "objectives", "pretrained", "retrieval", "preference", "seq2seq"),
     # adapters, int8, pruning; the book's training recipes; the Part VI experiments (chapters 50-53)
     ("lora", "compression", "recipes", "arithmetic", "grokking", "induction"),
     ("course",),  # checkers, their registry, grading, the student edition

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from companion.data.scan import ACTIONS, commands, interpret, split
+from companion.data import scan
+from companion.data.scan import (
+    ACTIONS,
+    add_primitive_split,
+    commands,
+    interpret,
+    scan_tokenizers,
+    split,
+)
 
 WORDS = {"I_WALK": "W", "I_LOOK": "L", "I_RUN": "R", "I_JUMP": "J"}
 
@@ -52,10 +60,14 @@ def test_split_sizes_are_the_papers():
         max(len(a.split()) for _, a in train) == 22 and min(len(a.split()) for _, a in test) == 24
     )
     train, test = split("addprim_jump")
-    assert len(test) == 7_706 and len(train) == 20_910 - 7_706
-    assert ("jump", "I_JUMP") in train
+    # the released files: 13,203 other commands, and "jump" alone as 10% of the training pairs
+    assert (len(train), len(test)) == (14_670, 7_706)
+    assert train.count(("jump", "I_JUMP")) == 1_467 and len(set(train)) == 20_910 - 7_706
     assert not any("jump" in c.split() for c, _ in train if c != "jump")
     assert all("jump" in c.split() for c, _ in test)
+    train, test = split("addprim_turn_left")
+    assert (len(train), len(test)) == (21_890, 1_208)
+    assert train.count(("turn left", "I_TURN_LEFT")) == 2_189
 
 
 def test_the_simple_split_is_a_seeded_80_20_partition():
@@ -80,3 +92,25 @@ def test_bad_arguments_are_named():
         interpret(3)
     with pytest.raises(ValueError, match="name"):
         split("add_jump")
+
+
+def test_add_primitive_turn_left_is_the_papers_1208():
+    """Lake and Baroni's second add-primitive split, with the two-word primitive "turn left": its
+    test set has their 1,208 commands; "turn left" alone stays in training."""
+    pairs = [(c, interpret(c)) for c in commands()]
+    train, test = add_primitive_split(pairs, "turn left")
+    assert (len(train), len(test)) == (20_910 - 1_208, 1_208)
+    assert ("turn left", "I_TURN_LEFT") in train
+    assert all("turn left" in c and c != "turn left" for c, _ in test)
+    assert all(c == "turn left" or " turn left " not in f" {c} " for c, _ in train)
+
+
+def test_tokenizers_cover_the_language_and_round_trip():
+    src, tgt = scan_tokenizers()
+    assert {w for c in commands() for w in c.split()} == set(scan.WORDS)
+    assert (src.vocab_size, tgt.vocab_size) == (13 + 3, 6 + 3)
+    command = "jump around left twice after turn opposite right"
+    assert src.decode(src.encode(command)) == command
+    assert tgt.decode(tgt.encode(interpret(command))) == interpret(command)
+    with pytest.raises(ValueError, match="'fly' is not a word of SCAN's commands"):
+        src.encode("fly twice")

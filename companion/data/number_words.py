@@ -26,13 +26,11 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
-from torch import Tensor
 
 from companion import validators as check
-from companion.masks import padding_mask
+from companion.data.pairs import BOS, EOS, PAD, SPECIALS, Seq2SeqBatch, encode_text_pairs
 from companion.tokenizers import CharTokenizer
 
 __all__ = [
@@ -66,8 +64,6 @@ TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eight
 DIGITS = "零一二三四五六七八九"
 UNITS = ("", "十", "百", "千", "万")  # UNITS[p] names 10 ** p
 
-PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
-SPECIALS = (PAD, BOS, EOS)
 SOURCE_CHARS = " -adefghilnorstuvwxyz"  # every character of english_words(0 .. 99,999)
 TARGET_CHARS = DIGITS + "十百千万"
 
@@ -232,30 +228,6 @@ def number_tokenizers() -> tuple[CharTokenizer, CharTokenizer]:
     return CharTokenizer(SOURCE_CHARS, SPECIALS), CharTokenizer(TARGET_CHARS, SPECIALS)
 
 
-class Seq2SeqBatch(NamedTuple):
-    """A padded batch for teacher forcing; every tensor is on the same device.
-
-    Attributes:
-        src: ``(batch, src_len)`` int64 source ids, right-padded with PAD.
-        src_mask: ``(batch, 1, src_len)`` bool, True = a real source token (may attend).
-        tgt_in: ``(batch, tgt_len)`` int64 decoder inputs ``BOS y_1 .. y_m``, padded with PAD.
-        tgt_out: ``(batch, tgt_len)`` int64 targets ``y_1 .. y_m EOS``, padded with PAD: the
-            inputs shifted left by one, so ``tgt_out[:, t]`` is what the decoder must predict
-            after reading ``tgt_in[:, : t + 1]``.
-    """
-
-    src: Tensor
-    src_mask: Tensor
-    tgt_in: Tensor
-    tgt_out: Tensor
-
-
-def _pad(rows: list[list[int]], pad_id: int) -> Tensor:
-    """``(len(rows), longest)`` int64, each row right-padded with ``pad_id``."""
-    width = max(len(r) for r in rows)
-    return torch.tensor([r + [pad_id] * (width - len(r)) for r in rows], dtype=torch.long)
-
-
 def encode_pairs(
     nums: Sequence[int],
     src_tok: CharTokenizer,
@@ -269,15 +241,8 @@ def encode_pairs(
     """
     if len(nums) == 0:
         raise ValueError("nums is empty: pass at least one number to encode")
-    src_pad = src_tok.token_to_id(PAD)
-    bos, eos, tgt_pad = (tgt_tok.token_to_id(t) for t in (BOS, EOS, PAD))
-    sources = [src_tok.encode(english_words(n)) for n in nums]
-    targets = [tgt_tok.encode(chinese_numeral(n)) for n in nums]
-    src = _pad(sources, src_pad)  # (batch, src_len)
-    tgt = _pad([[bos, *t, eos] for t in targets], tgt_pad)  # (batch, tgt_len + 1)
-    src_mask = padding_mask([len(s) for s in sources], src.shape[1])  # (batch, 1, src_len)
-    batch = Seq2SeqBatch(src, src_mask, tgt[:, :-1], tgt[:, 1:])
-    return Seq2SeqBatch(*(t.to(device) for t in batch)) if device is not None else batch
+    pairs = [(english_words(n), chinese_numeral(n)) for n in nums]
+    return encode_text_pairs(pairs, src_tok, tgt_tok, device)
 
 
 class NumberBatches:

@@ -29,13 +29,26 @@ from __future__ import annotations
 import random
 
 from companion import validators as check
+from companion.data.pairs import SPECIALS
+from companion.tokenizers.word import WordTokenizer
 
-__all__ = ["ACTIONS", "SPLITS", "commands", "interpret", "split"]
+__all__ = [
+    "ACTIONS",
+    "SPLITS",
+    "WORDS",
+    "add_primitive_split",
+    "commands",
+    "interpret",
+    "scan_tokenizers",
+    "split",
+]
 
 PRIMITIVES = {"walk": "I_WALK", "look": "I_LOOK", "run": "I_RUN", "jump": "I_JUMP"}
 TURNS = {"left": "I_TURN_LEFT", "right": "I_TURN_RIGHT"}
 ACTIONS = (*PRIMITIVES.values(), *TURNS.values())
-SPLITS = ("simple", "length", "addprim_jump")
+WORDS = (*PRIMITIVES, "turn", *TURNS, "opposite", "around", "twice", "thrice", "and", "after")
+SPLITS = ("simple", "length", "addprim_jump", "addprim_turn_left")
+ADDED_PRIMITIVE = {"addprim_jump": "jump", "addprim_turn_left": "turn left"}
 
 
 def _phrase_v(words: list[str]) -> list[str]:
@@ -105,7 +118,11 @@ def split(name: str, seed: int = 0) -> tuple[list[tuple[str, str]], list[tuple[s
     * ``"length"``: train on the commands whose action sequence has at most 22 actions (16,990),
       test on those with 24 or more (3,920); no command means exactly 23;
     * ``"addprim_jump"``: test on the 7,706 commands that use ``jump`` with anything else; train
-      on every other command, plus ``"jump"`` alone (the primitive is seen only in isolation).
+      on the 13,203 other commands plus ``"jump"`` alone, repeated 1,467 times so that it makes up
+      10% of the 14,670 training pairs, as in the paper's released files (the primitive is seen
+      only in isolation, but often);
+    * ``"addprim_turn_left"``: the same with ``"turn left"``: 1,208 test commands, 19,701 others
+      and 2,189 copies of ``"turn left"`` (21,890 training pairs).
 
     Raises:
         ValueError: for an unknown split name.
@@ -119,5 +136,37 @@ def split(name: str, seed: int = 0) -> tuple[list[tuple[str, str]], list[tuple[s
     if name == "length":
         short = [pair for pair in pairs if len(pair[1].split()) <= 22]
         return short, [pair for pair in pairs if len(pair[1].split()) >= 24]
-    composed = {c for c, _ in pairs if "jump" in c.split() and c != "jump"}  # jump with others
-    return [q for q in pairs if q[0] not in composed], [q for q in pairs if q[0] in composed]
+    primitive = ADDED_PRIMITIVE[name]
+    train, test = add_primitive_split(pairs, primitive)
+    others = [pair for pair in train if pair[0] != primitive]
+    copies = round(len(others) / 9)  # the primitive alone is 10% of the training pairs
+    return others + [(primitive, interpret(primitive))] * copies, test
+
+
+def add_primitive_split(
+    pairs: list[tuple[str, str]], primitive: str
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Lake and Baroni's "add primitive" split of ``pairs``: ``(train, test)`` in their order.
+
+    Test: every command that uses ``primitive`` (a word, ``"jump"``, or a phrase, ``"turn left"``)
+    together with other words. Train: every other command, including ``primitive`` alone, so that
+    the model meets the primitive only in isolation.
+    """
+    padded = f" {primitive} "
+
+    def composed(command: str) -> bool:  # the primitive as whole words, with more around it
+        return padded in f" {command} " and command != primitive
+
+    return [q for q in pairs if not composed(q[0])], [q for q in pairs if composed(q[0])]
+
+
+def scan_tokenizers() -> tuple[WordTokenizer, WordTokenizer]:
+    """Word-level ``(command, action)`` tokenizers, each with the specials PAD, BOS and EOS.
+
+    The commands have the 13 words of :data:`WORDS`, the actions the 6 of :data:`ACTIONS`; the
+    specials follow (``token_to_id(PAD)`` etc.).
+    """
+    return (
+        WordTokenizer(WORDS, SPECIALS, language="SCAN's commands"),
+        WordTokenizer(ACTIONS, SPECIALS, language="SCAN's actions"),
+    )

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from companion.tokenizers import word
+
 __all__ = [
     "CLASSES",
     "TOPICS",
@@ -193,43 +195,9 @@ def grammaticality_task(n: int, generator: torch.Generator) -> LabelledSentences
     return LabelledSentences(texts, labels)
 
 
-class WordTokenizer:
-    """One token per word of the toy language (split on spaces), then the specials.
-
-    The interface of :mod:`companion.tokenizers` that the book uses: ``encode``, ``decode``,
-    ``vocab_size``, ``token_to_id``.
-    """
+class WordTokenizer(word.WordTokenizer):
+    """One token per word of the toy language (split on spaces), then the specials."""
 
     def __init__(self, specials: Sequence[str] = ()) -> None:
-        self.words = [w for words in CLASSES.values() for w in words]
-        self.specials = list(specials)
-        self._ids = {w: i for i, w in enumerate(self.words + self.specials)}
-        self._word_ids = {w: i for i, w in enumerate(self.words)}
-        if len(self._ids) != len(self.words) + len(self.specials):
-            raise ValueError(f"specials={specials!r} repeat each other or a word of the language")
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self._ids)
-
-    def encode(self, text: str) -> list[int]:
-        """Ids of the words of ``text``; a special is never produced from text.
-
-        Raises:
-            ValueError: if a word is not in the language.
-        """
-        unknown = [w for w in text.split() if w not in self._word_ids]
-        if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a word of the toy language (see CLASSES)")
-        return [self._word_ids[w] for w in text.split()]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        vocab = self.words + self.specials
-        return " ".join(vocab[int(i)] for i in ids)
-
-    def token_to_id(self, token: str) -> int:
-        if token not in self.specials:
-            raise ValueError(
-                f"token {token!r} is not a special of this tokenizer ({self.specials})"
-            )
-        return self._ids[token]
+        words = [w for words in CLASSES.values() for w in words]
+        super().__init__(words, specials, language="the toy language (see CLASSES)")

@@ -26,6 +26,10 @@ This package holds three tokenizers, one module each, that share an interface (`
 * :class:`BPETokenizer`: byte-level BPE trained from text, GPT-2 style.
 * :class:`WordPieceTokenizer`: BERT's tokenizer, loaded from a pretrained model's ``vocab.txt``.
 
+:class:`WordTokenizer` (``encode``, ``decode``, ``vocab_size``, ``token_to_id``, nothing to save) is
+for closed languages made by a grammar, SCAN and the toy language of chapter 33: one token per word
+of a fixed list.
+
 The first two are trained here and save to a small JSON file
 ``{"type": ..., "format_version": 1, ...}``, written atomically; a WordPiece vocabulary comes with
 its pretrained model and is only loaded.
@@ -35,6 +39,7 @@ from companion.tokenizers.bpe import GPT2_SPLIT_PATTERN, BPETokenizer
 from companion.tokenizers.char import CharTokenizer
 from companion.tokenizers.common import FORMAT_VERSION
 from companion.tokenizers.sennrich import apply_bpe, learn_bpe
+from companion.tokenizers.word import WordTokenizer
 from companion.tokenizers.wordpiece import (
     WORDPIECE_SPECIALS,
     WordPieceTokenizer,
@@ -50,6 +55,7 @@ __all__ = [
     "BPETokenizer",
     "CharTokenizer",
     "WordPieceTokenizer",
+    "WordTokenizer",
     "apply_bpe",
     "bert_normalize",
     "bert_split",
