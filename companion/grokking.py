@@ -123,9 +123,12 @@ GROKKING_CONFIGS: dict[str, GrokkingConfig] = {
         log_every=10, checkpoint_every=25, n_key=3,
     ),
     "cpu": GrokkingConfig(init_scale=10.0, n_key=7),  # its embedding spreads over ~7 circles
+    # gpu: init_scale 1/(0.02 sqrt(d_model)) gives Nanda et al.'s N(0, 1/d_model) weights. With
+    # init_scale 1, on the CPU, it had train 0.65 / test 0.53 at step 4,000 (no memorising first);
+    # with this one, train 1.00 / test 0.06 at step 250, test 0.09 at 1,500 (the full run unmeasured)
     "gpu": GrokkingConfig(
         p=113, train_fraction=0.3, d_model=128, n_heads=4, d_mlp=512, layer_norm=False, lr=1e-3,
-        steps=25_000, log_every=50, checkpoint_every=250,
+        init_scale=1 / (0.02 * 128**0.5), steps=25_000, log_every=50, checkpoint_every=250,
     ),
 }  # fmt: skip
 
