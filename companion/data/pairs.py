@@ -27,7 +27,12 @@ SPECIALS = (PAD, BOS, EOS)
 
 
 class Tokenizer(Protocol):
+    """What the pairs need of a tokenizer (:mod:`companion.tokenizers` has it)."""
+
+    vocab_size: int
+
     def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: Sequence[int]) -> str: ...
     def token_to_id(self, token: str) -> int: ...
 
 

@@ -13,7 +13,7 @@ four times, twice). The grammar (their Figure 6, written out), from the top::
 and the meaning of each rule (:func:`interpret`):
 
 * ``walk``, ``look``, ``run``, ``jump`` -> ``I_WALK``, ``I_LOOK``, ``I_RUN``, ``I_JUMP``;
-  ``turn`` alone does nothing (it appears only with a direction);
+  ``turn`` only turns: it is never a command alone, always with a direction;
 * ``x left`` -> ``I_TURN_LEFT x`` (``right`` likewise);
 * ``x opposite left`` -> ``I_TURN_LEFT I_TURN_LEFT x``: turn round, then act;
 * ``x around left`` -> ``I_TURN_LEFT x`` four times: act after each quarter turn;
@@ -114,7 +114,8 @@ def commands() -> list[str]:
 def split(name: str, seed: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``(train, test)``, lists of ``(command, actions)`` pairs, for one of Lake and Baroni's splits.
 
-    * ``"simple"``: a random 80% / 20% split of all commands (shuffled with ``seed``);
+    * ``"simple"``: a random 80% / 20% split of all commands (shuffled with ``seed``): the sizes
+      of the paper's released files, not their contents;
     * ``"length"``: train on the commands whose action sequence has at most 22 actions (16,990),
       test on those with 24 or more (3,920); no command means exactly 23;
     * ``"addprim_jump"``: test on the 7,706 commands that use ``jump`` with anything else; train
