@@ -8,6 +8,7 @@ import pytest
 
 from companion.course.core import hidden_cases
 from companion.course.exercises.systematicity import check_add_primitive_split, check_interpret
+from companion.data.scan import interpret
 
 # --- interpret -----------------------------------------------------------------------------------
 
@@ -124,8 +125,6 @@ def one_word_at_a_time(pairs, primitive):
 
 def by_actions(pairs, primitive):
     # test = the commands whose actions contain the primitive's: "walk left" holds I_TURN_LEFT too
-    from companion.data.scan import interpret
-
     actions = interpret(primitive).split()
 
     def composed(q):
