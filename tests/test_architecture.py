@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, ...]] = [
     # what is done with models: decode, train, pre-train, load weights, search, prefer
     ("generate", "train", "objectives", "pretrained", "retrieval", "preference", "seq2seq"),
     # adapters, int8, pruning; the book's training recipes; the Part VI experiments (chapters 50-53)
-    ("lora", "compression", "recipes", "arithmetic", "grokking", "induction"),
+    # length generalization (chapter 61) and meta-learning episodes (chapter 62)
+    ("lora", "compression", "recipes", "arithmetic", "grokking", "induction", "mlc", "length"),
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]
