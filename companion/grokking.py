@@ -43,6 +43,7 @@ __all__ = [
     "GrokkingHistory",
     "GrokkingRun",
     "ModularMLP",
+    "build_model",
     "cos_logit_fraction",
     "excluded_loss",
     "fourier_basis",
@@ -174,7 +175,9 @@ class ModularMLP(nn.Module):
         return self.unembed(self.hidden(pairs))  # (batch, p)
 
 
-def _build(config: GrokkingConfig) -> nn.Module:
+def build_model(config: GrokkingConfig) -> nn.Module:
+    """The untrained model ``config`` describes, with its weight matrices scaled by ``init_scale``
+    (what :func:`train_grokking` starts from; also how chapter 70 counts parameters at other p)."""
     model = _architecture(config)
     with torch.no_grad():
         for weight in model.parameters():
@@ -512,7 +515,7 @@ def train_grokking(
 
     pairs, labels, is_train = modular_addition(config.p, config.train_fraction, seed)
     seed_everything(seed)
-    model = _build(config).to(dev)
+    model = build_model(config).to(dev)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
     )

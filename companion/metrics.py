@@ -1,4 +1,5 @@
-"""Scores for generated text, written from their formulas: BLEU, chrF and ROUGE.
+"""Scores written from their formulas: BLEU, chrF and ROUGE for generated text; expected
+calibration error and AUROC for a classifier's confidence; bootstrap intervals for any of them.
 
 Each equals the implementation the field reports with (tests/test_metrics.py checks it to 1e-6):
 
@@ -12,7 +13,19 @@ Each equals the implementation the field reports with (tests/test_metrics.py che
   "rougeL"], use_stemmer=False)`` computes it: lower-cased ``[a-z0-9]+`` tokens, F-measures on a
   0-1 scale.
 
-One reference per hypothesis. Everything works on strings; nothing here imports torch.
+The text scores take one reference per hypothesis and work on strings. Nothing here imports torch.
+
+For confidences (chapter 71; tests/test_metrics_calibration.py checks them):
+
+* :func:`expected_calibration_error` — the top-label form of Guo et al. (2017), with equal-width
+  bins: the confidence of the predicted class in ``(lo, hi]`` bins, the gap between accuracy and
+  mean confidence per bin, weighted by the bin's share of the inputs (Naeini et al. 2015 defined
+  the ECE for binary classifiers); :func:`reliability_bins` gives the bins;
+* :func:`auroc` — the area under the ROC curve as the Mann-Whitney statistic with tied scores
+  given their average rank, equal to ``sklearn.metrics.roc_auc_score(labels, scores)``;
+* :func:`bootstrap_interval` — a percentile bootstrap over the rows of any statistic's arrays.
+
+These take NumPy arrays, lists or CPU tensors (anything ``numpy.asarray`` reads).
 """
 
 from __future__ import annotations
@@ -20,21 +33,29 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from companion import validators as check
 
 __all__ = [
     "BLEUScore",
+    "Interval",
+    "ReliabilityBins",
     "TOKENIZERS",
+    "auroc",
     "bleu",
     "bleu_score",
+    "bootstrap_interval",
     "brevity_penalty",
     "chrf",
+    "expected_calibration_error",
     "lcs_length",
     "modified_precision",
     "ngrams",
+    "reliability_bins",
     "rouge",
     "rouge_tokenize",
     "tokenize",
@@ -399,3 +420,192 @@ def rouge(hypothesis: str, reference: str, *, measure: str = "fmeasure") -> dict
     else:
         out["rougeL"] = 0.0
     return out
+
+
+# --- calibration and ranking of confidences --------------------------------------------------------
+
+
+def _probabilities_and_labels(probs: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
+    """``probs`` as a float ``(n, n_classes)`` array and ``labels`` as an int ``(n,)`` array."""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
+        check.fail(
+            "probs",
+            f"<an array of shape {p.shape}>",
+            "shape (n, n_classes) with n >= 1 and n_classes >= 2",
+            "pass softmax(logits, dim=-1), one row per input",
+        )
+    if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+        check.fail("probs", "<an array with values outside [0, 1]>", "probabilities in [0, 1]")
+    if y.shape != (p.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+        check.fail(
+            "labels",
+            f"<an array of dtype {y.dtype} and shape {y.shape}>",
+            f"integer class ids of shape ({p.shape[0]},), one per row of probs",
+        )
+    if y.min() < 0 or y.max() >= p.shape[1]:
+        check.fail("labels", f"<ids from {y.min()} to {y.max()}>", f"ids in [0, {p.shape[1]})")
+    return p, y
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """The bins of a reliability diagram, each an array of ``n_bins``: ``edges`` has
+    ``n_bins + 1``; ``count`` inputs whose confidence falls in ``(edges[m], edges[m + 1]]``,
+    their ``accuracy`` and mean ``confidence`` (NaN for an empty bin)."""
+
+    edges: np.ndarray
+    count: np.ndarray
+    accuracy: np.ndarray
+    confidence: np.ndarray
+
+
+def reliability_bins(probs: object, labels: object, n_bins: int = 15) -> ReliabilityBins:
+    """Group the inputs by confidence into ``n_bins`` equal-width bins (Guo et al. 2017).
+
+    The confidence of an input is its largest probability, :math:`\\hat p_i = \\max_k p_{ik}`, and
+    the prediction its arg max :math:`\\hat y_i`. Bin :math:`B_m` holds the inputs with
+    :math:`\\hat p_i \\in (\\frac{m-1}{M}, \\frac{m}{M}]`; for each,
+
+    .. math:: \\mathrm{acc}(B_m) = \\frac{1}{|B_m|} \\sum_{i \\in B_m} [\\hat y_i = y_i], \\qquad
+              \\mathrm{conf}(B_m) = \\frac{1}{|B_m|} \\sum_{i \\in B_m} \\hat p_i.
+
+    Args:
+        probs: ``(n, n_classes)`` probabilities (rows of a softmax).
+        labels: ``(n,)`` integer true classes.
+        n_bins: M, the number of bins.
+    """
+    p, y = _probabilities_and_labels(probs, labels)
+    check.positive_int("n_bins", n_bins)
+    confidence, correct = p.max(axis=1), (p.argmax(axis=1) == y).astype(np.float64)  # (n,) each
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # the bin m with edges[m] < confidence <= edges[m + 1] (a confidence of 0 joins the first)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)  # (n,)
+    count = np.bincount(which, minlength=n_bins)  # (n_bins,)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty bin: 0 / 0 = NaN
+        accuracy = np.bincount(which, weights=correct, minlength=n_bins) / count
+        mean_confidence = np.bincount(which, weights=confidence, minlength=n_bins) / count
+    return ReliabilityBins(edges, count, accuracy, mean_confidence)
+
+
+def expected_calibration_error(probs: object, labels: object, n_bins: int = 15) -> float:
+    """The expected calibration error (ECE) of ``probs`` against the true ``labels``.
+
+    .. math:: \\mathrm{ECE} = \\sum_{m=1}^{M} \\frac{|B_m|}{n}\\,
+              \\bigl|\\mathrm{acc}(B_m) - \\mathrm{conf}(B_m)\\bigr|
+
+    over the equal-width confidence bins of :func:`reliability_bins` (empty bins count 0): 0 for a
+    perfectly calibrated model, up to 1. Naeini et al. (2015) defined it for binary classifiers,
+    on the predicted probability of the positive class; Guo et al. (2017) wrote this top-label
+    form for many classes, on the confidence of the predicted class, with M = 15 equal bins (the
+    default here). For two classes the two coincide when class 1 is every input's prediction.
+
+    Args:
+        probs: ``(n, n_classes)`` probabilities; labels: ``(n,)`` integer classes; n_bins: M.
+
+    Raises:
+        ValueError: for probabilities outside [0, 1], a wrong shape, or labels out of range.
+    """
+    bins = reliability_bins(probs, labels, n_bins)
+    full = bins.count > 0
+    weight = bins.count[full] / bins.count.sum()  # |B_m| / n
+    return float(np.sum(weight * np.abs(bins.accuracy[full] - bins.confidence[full])))
+
+
+def auroc(scores: object, labels: object) -> float:
+    """The area under the ROC curve of ``scores`` for telling positives (``labels`` 1 or True) from
+    negatives: the probability that a random positive scores above a random negative, ties
+    counting one half. Computed as the Mann-Whitney statistic from ranks,
+
+    .. math:: \\mathrm{AUROC} = \\frac{\\sum_{i:\\,y_i = 1} r_i - n_+(n_+ + 1)/2}{n_+\\, n_-},
+
+    where :math:`r_i` is the rank of score i among all n (1 = lowest; tied scores share the average
+    of their ranks). Equal to ``sklearn.metrics.roc_auc_score(labels, scores)``.
+
+    Args:
+        scores: ``(n,)`` real scores, higher = more likely positive.
+        labels: ``(n,)`` 0/1 or bool; both classes must occur.
+
+    Raises:
+        ValueError: for shapes that differ, non-finite scores, labels other than 0/1, or only
+            one class (the ROC curve is then undefined, as scikit-learn also says).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels)
+    if s.ndim != 1 or y.shape != s.shape:
+        check.fail("scores", f"<shape {s.shape}, labels {y.shape}>", "two 1-D arrays of one length")
+    if not np.all(np.isfinite(s)):
+        check.fail("scores", "<an array with NaN or inf>", "finite numbers")
+    if not np.isin(y, (0, 1)).all():
+        check.fail("labels", f"<values {np.unique(y)[:5].tolist()}>", "0/1 or bool")
+    positive = y.astype(bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(
+            f"labels hold only one class ({n_pos} positives, {n_neg} negatives); AUROC needs "
+            "both, so score a set that has positives and negatives"
+        )
+    order = np.argsort(s, kind="stable")
+    sorted_scores = s[order]
+    first = np.r_[True, sorted_scores[1:] != sorted_scores[:-1]]  # (n,) starts of tie groups
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(s)]  # each group holds sorted positions starts..ends-1
+    group_rank = (starts + 1 + ends) / 2  # the average of the 1-based ranks starts+1 .. ends
+    ranks = np.empty(len(s))
+    ranks[order] = group_rank[np.cumsum(first) - 1]  # (n,) each score's (average) rank
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic on the data (``estimate``) and its bootstrap interval ``[low, high]``."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def bootstrap_interval(
+    statistic: Callable[..., float],
+    *arrays: object,
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """A percentile bootstrap interval of ``statistic(*arrays)``.
+
+    Each resample draws n row indices with replacement and applies the **same** indices to every
+    array, so a statistic of paired arrays (two scores of one input, and its label) keeps the
+    pairs: the paired bootstrap. The interval is the ``(1 - level) / 2`` and ``(1 + level) / 2``
+    quantiles of the resampled statistics.
+
+    Args:
+        statistic: ``statistic(*resampled_arrays) -> float``, e.g. :func:`auroc`.
+        arrays: one or more arrays with the same first dimension n (NumPy, lists or CPU tensors).
+        n_resamples: how many resamples.
+        level: the coverage, e.g. 0.95.
+        seed: seeds NumPy's generator for the indices.
+    """
+    if not arrays:
+        raise ValueError(
+            "pass at least one array to resample, e.g. bootstrap_interval(auroc, s, y)"
+        )
+    data = [np.asarray(a) for a in arrays]
+    n = len(data[0])
+    if n == 0 or any(a.ndim == 0 or len(a) != n for a in data):
+        lengths = [a.shape[0] if a.ndim else None for a in data]
+        check.fail("arrays", f"<first dimensions {lengths}>", "non-empty arrays of one length")
+    check.positive_int("n_resamples", n_resamples)
+    check.number("level", level, 0, 1, low_open=True, high_open=True, hint="e.g. 0.95")
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for b in range(n_resamples):
+        rows = rng.integers(0, n, size=n)  # (n,) drawn with replacement
+        values[b] = statistic(*(a[rows] for a in data))
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(statistic(*data)), float(low), float(high), level)

@@ -607,7 +607,8 @@ class SequenceClassifier(TransformerModel):
     """A classification head on an :class:`Encoder` (fine-tuning, e.g. from ``BERT.encoder``).
 
     ``pooling="cls"`` takes the first position's hidden state; ``"mean"`` averages the real
-    (unmasked) positions. ``forward(ids, mask=mask)`` -> logits ``(batch, n_classes)``.
+    (unmasked) positions. ``forward(ids, mask=mask)`` -> logits ``(batch, n_classes)``;
+    ``features(ids, mask=mask)`` -> the pooled ``(batch, d_model)`` that the head reads.
     """
 
     def __init__(
@@ -624,24 +625,30 @@ class SequenceClassifier(TransformerModel):
         self.head = nn.Linear(encoder.config.d_model, n_classes)
         init_weights(self.head)
 
-    def forward(
+    def features(
         self, ids: Tensor, *, mask: Tensor | None = None, token_type_ids: Tensor | None = None
     ) -> Tensor:
-        """``ids (batch, seq)``, ``mask (batch, 1, seq)`` (True = real token) -> ``(batch, n_classes)``."""
+        """The pooled representation the head reads: ``ids (batch, seq)``, ``mask (batch, 1, seq)``
+        (True = real token) -> ``(batch, d_model)``."""
         hidden = self.encoder(
             ids, mask=mask, token_type_ids=token_type_ids
         )  # (batch, seq, d_model)
         if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        elif mask is None:
-            pooled = hidden.mean(dim=1)
-        else:
-            if mask.ndim != 3 or mask.shape[1] != 1:
-                raise ValueError(
-                    f"mean pooling needs a padding mask of shape (batch, 1, seq), got "
-                    f"{tuple(mask.shape)}; build it with padding_mask(lengths, seq)"
-                )
-            pooled = mean_pool(hidden, rearrange(mask, "b 1 k -> b k"))
+            return hidden[:, 0]
+        if mask is None:
+            return hidden.mean(dim=1)
+        if mask.ndim != 3 or mask.shape[1] != 1:
+            raise ValueError(
+                f"mean pooling needs a padding mask of shape (batch, 1, seq), got "
+                f"{tuple(mask.shape)}; build it with padding_mask(lengths, seq)"
+            )
+        return mean_pool(hidden, rearrange(mask, "b 1 k -> b k"))
+
+    def forward(
+        self, ids: Tensor, *, mask: Tensor | None = None, token_type_ids: Tensor | None = None
+    ) -> Tensor:
+        """``ids (batch, seq)``, ``mask (batch, 1, seq)`` (True = real token) -> ``(batch, n_classes)``."""
+        pooled = self.features(ids, mask=mask, token_type_ids=token_type_ids)  # (batch, d_model)
         return self.head(self.dropout(pooled))
 
 

@@ -1,4 +1,4 @@
-"""Plots for the book: attention heatmaps, loss curves and position encodings.
+"""Plots for the book: attention heatmaps, loss curves, position encodings and reliability diagrams.
 
 Every function draws with matplotlib and returns the :class:`~matplotlib.figure.Figure`; none
 calls ``plt.show()`` (Jupyter shows a returned figure; scripts save it with ``fig.savefig``).
@@ -21,10 +21,16 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.patches import Patch
 
-__all__ = ["plot_attention", "plot_history", "plot_positional_encoding"]
+__all__ = ["plot_attention", "plot_history", "plot_positional_encoding", "plot_reliability_diagram"]
 
 HISTORY_FIELDS = ("steps", "train_loss", "eval_steps", "eval_loss")
+# A reliability diagram's gaps: over-confidence is a light red bar above the accuracy bar;
+# under-confidence lies inside the accuracy bar, so it is hatched on it and not filled (a fill,
+# even a translucent one, would mix with the bar's blue)
+OVER_CONFIDENT = (0.97, 0.78, 0.78, 1.0)  # RGBA fill of an over-confidence gap
+UNDER_CONFIDENT = (0.0, 0.0, 0.0, 0.0)  # no fill: the accuracy bar shows through the hatching
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -252,4 +258,66 @@ def plot_positional_encoding(pe: Any, ax: Axes | None = None) -> Figure:
     ax.set_xlabel("dimension")
     ax.set_ylabel("position")
     fig.colorbar(image, ax=ax, label="value")
+    return fig
+
+
+def plot_reliability_diagram(
+    bins: Any, ax: Axes | None = None, title: str | None = None, counts_ax: Axes | None = None
+) -> Figure:
+    """A reliability diagram (Guo et al. 2017): for each confidence bin, a bar up to the bin's
+    accuracy and a hatched bar between its accuracy and its mean confidence (the gap): filled red
+    above the accuracy bar where the confidence is the higher (over-confidence), orange hatching on
+    the accuracy bar where the accuracy is (under-confidence). The diagonal is perfect calibration.
+
+    Args:
+        bins: a :class:`companion.metrics.ReliabilityBins` (``edges``, ``count``, ``accuracy``,
+            ``confidence``); empty bins are not drawn.
+        ax: axes to draw on (default: a new figure).
+        title: the axes' title.
+        counts_ax: if given, axes below ``ax`` on which the number of inputs in each bin is drawn
+            as bars on a log scale, so that one can see which bars rest on few inputs.
+
+    Returns:
+        The figure. ``ax.patches`` holds the accuracy bars of the non-empty bins, then their gaps
+        (each from the accuracy to the confidence: a negative height is under-confidence).
+    """
+    for name in ("edges", "count", "accuracy", "confidence"):
+        if not hasattr(bins, name):
+            raise TypeError(
+                f"bins ({type(bins).__name__}) has no attribute {name!r}; pass "
+                "companion.metrics.reliability_bins(probs, labels)"
+            )
+    edges, count = _to_numpy(bins.edges), _to_numpy(bins.count)
+    accuracy, confidence = _to_numpy(bins.accuracy), _to_numpy(bins.confidence)
+    full = count > 0
+    left, width = edges[:-1][full], np.diff(edges)[full]
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(layout="constrained")
+    ax.bar(left, accuracy[full], width=width, align="edge", color="C0", edgecolor="k")
+    gap = confidence[full] - accuracy[full]  # > 0: over-confident; < 0: under-confident
+    over = gap > 0
+    face = np.where(over[:, None], [OVER_CONFIDENT], [UNDER_CONFIDENT])  # (bins, 4)
+    ax.bar(left, gap, bottom=accuracy[full], width=width, align="edge", color=face,
+           edgecolor=np.where(over, "C3", "C1"), hatch="//")  # fmt: skip
+    diagonal = ax.plot([0, 1], [0, 1], ls="--", color="gray", label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_aspect("equal")
+    handles = [
+        Patch(facecolor="C0", edgecolor="k", label="accuracy"),
+        Patch(facecolor=OVER_CONFIDENT, edgecolor="C3", hatch="//", label="gap: over-confident"),
+        Patch(facecolor="C0", edgecolor="C1", hatch="//", label="gap: under-confident"),
+        *diagonal,
+    ]
+    ax.legend(handles=handles, loc="upper left")
+    if title:
+        ax.set_title(title)
+    if counts_ax is None:
+        ax.set_xlabel("confidence (largest probability)")
+    else:
+        counts_ax.bar(left, count[full], width=width, align="edge", color="0.6", edgecolor="k")
+        counts_ax.set_xlim(0, 1)
+        counts_ax.set_yscale("log")
+        counts_ax.set_xlabel("confidence (largest probability)")
+        counts_ax.set_ylabel("inputs")
     return fig

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, ...]] = [
         "autodiff",
         "ising",
         "scaling",
+        "phi",
+        "probes",
     ),  # leaves
     ("data",),  # batches, corpora and generated tasks (may use masks and tokenizers)
     ("metrics",),  # BLEU, chrF and ROUGE on strings (chapter 42)
@@ -36,8 +38,18 @@ LAYERS: list[tuple[str, ...]] = [
     # what is done with models: decode, train, pre-train, load weights, search, prefer
     ("generate", "train", "objectives", "pretrained", "retrieval", "preference", "seq2seq"),
     # adapters, int8, pruning; the book's training recipes; the Part VI experiments (chapters 50-53)
-    # length generalization (chapter 61) and meta-learning episodes (chapter 62)
-    ("lora", "compression", "recipes", "arithmetic", "grokking", "induction", "mlc", "length"),
+    # length generalization (chapter 61), meta-learning episodes (chapter 62), calibration (chapter 71)
+    (
+        "lora",
+        "compression",
+        "recipes",
+        "arithmetic",
+        "grokking",
+        "induction",
+        "mlc",
+        "length",
+        "calibration",
+    ),
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]

@@ -2,7 +2,10 @@
 trains is built from the notebook's own SIZES cell (whose table is companion.recipes'
 CHAR_GPT_SIZES, so chapters 40 and 43 train the same rows) and takes two optimizer steps on the
 CPU, so a typo in that row (a width the heads do not divide, a warm-up longer than the run) fails
-here and not on a learner's Colab GPU."""
+here and not on a learner's Colab GPU.
+
+The same holds for the grokking run of chapters 51, 70 and 72, whose `gpu` configuration is
+companion.grokking's GROKKING_CONFIGS["gpu"]: it takes two full-batch steps on the CPU."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import pytest
 import torch
 
 from companion import GPT, GPTConfig, TokenBatches, TrainConfig, lm_loss, train
+from companion.grokking import GROKKING_CONFIGS, train_grokking
 from companion.recipes import CHAR_GPT_SIZES
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "31_train_gpt.ipynb"
@@ -80,3 +84,13 @@ def test_the_gpu_estimate_is_printed_under_five_minutes(capsys):
     sizes_cell()  # the cell asserts its own margin; here its printed estimate is read back
     line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("gpu on a T4")]
     assert line and float(line[0].split("=")[-1].split()[0]) < 5
+
+
+def test_the_grokking_gpu_configuration_takes_two_steps_on_the_cpu():
+    config = GROKKING_CONFIGS["gpu"]
+    run = train_grokking("gpu", steps=2, progress=False, run_device="cpu")
+    h = run.history
+    assert run.p == config.p and h.step == [0, 2]  # evaluated before the first step and at the last
+    assert all(math.isfinite(v) for v in h.train_loss + h.test_loss)
+    assert abs(h.train_loss[0] - math.log(config.p)) < 1.0  # starts near the uniform loss
+    assert run.embedding.shape == (config.p, config.d_model)

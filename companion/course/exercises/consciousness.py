@@ -10,6 +10,14 @@ CHAPTER = Chapter(70, "consciousness")  # notebooks/70_consciousness.ipynb
 # random cases from case_generator(i), so that the grader's --seed changes them.
 
 # The chapter's other exercises: pen and paper, predict-then-measure, explain.
-CHAPTER.other_exercise("ex-consciousness-by-hand", title="By hand", difficulty="easy")
-CHAPTER.other_exercise("ex-consciousness-predict", title="Predict, then measure", difficulty="medium")
-CHAPTER.other_exercise("ex-consciousness-change", title="Change the model", difficulty="hard")
+CHAPTER.other_exercise(
+    "ex-consciousness-by-hand",
+    title="By hand: integrated information of two units",
+    difficulty="easy",
+)
+CHAPTER.other_exercise(
+    "ex-consciousness-predict",
+    title="Predict, then measure: where the network is fragile",
+    difficulty="medium",
+)
+CHAPTER.other_exercise("ex-consciousness-debate", title="A debate worksheet", difficulty="medium")
