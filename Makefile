@@ -20,7 +20,7 @@ export COMPANION_DATA
 # Tests never touch the network: COMPANION_OFFLINE=1 turns any download into an error that says so.
 OFFLINE := COMPANION_OFFLINE=1
 
-.PHONY: help setup test check lint pytest nbval book browser-check notebooks student chapter lab clean
+.PHONY: help setup test check lint pytest nbval book browser-check notebooks student chapter set-repo lab clean
 # `make test` runs its steps in the order listed, cheapest first; the first failure stops it.
 .NOTPARALLEL:
 
@@ -86,6 +86,11 @@ notebooks: $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## re-execute 
 # book in student/_build/html. Grading: $(BIN)/python -m companion.course.grade SUBMISSIONS --out grades.csv --seed N
 student: $(VENV)/.installed-book  ## write the solution-free student edition and its book into student/
 	$(BIN)/python -m companion.course.student --out student
+
+# Your fork's address, written into _config.yml, every notebook's setup cell and the instructor
+# guide (tools/set_repo.py): make set-repo URL=https://github.com/OWNER/NAME
+set-repo: $(VENV)/.installed-test  ## point the book at your fork: URL=https://github.com/OWNER/NAME
+	$(BIN)/python tools/set_repo.py "$(URL)"
 
 # A new chapter from the template: make chapter N=51 SLUG=grokking TITLE="Grokking"
 chapter: $(VENV)/.installed-test  ## new chapter N=51 SLUG=grokking TITLE="...": notebook, toc, map, exercises file

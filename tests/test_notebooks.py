@@ -105,7 +105,7 @@ def test_notebooks_and_toc_agree():
 
 
 def test_config_colab_and_repository():
-    assert REPO_URL == "https://github.com/llm-textbook/llm-textbook"
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPO_URL), REPO_URL  # make set-repo
     assert CONFIG["repository"]["branch"] == "main"
     assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
     assert CONFIG["launch_buttons"]["notebook_interface"] == "classic"

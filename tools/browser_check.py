@@ -42,7 +42,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from set_repo import current_url  # tools/set_repo.py, beside this script
+
 REPO = Path(__file__).resolve().parents[1]
+# the Colab address of the repository named in _config.yml (make set-repo changes it)
+COLAB = current_url(REPO).replace(
+    "https://github.com/", "https://colab.research.google.com/github/"
+)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -142,7 +148,8 @@ FEATURES = {  # on the attention chapter: what _config.yml promises a reader
     "search button": ".search-button__button",
     "dark-mode switcher": ".theme-switch-button",
     "download menu (.ipynb, .md, .pdf)": ".dropdown-download-buttons a[href$='.ipynb']",
-    "Open in Colab link": "a[href^='https://colab.research.google.com/github/llm-textbook/llm-textbook/blob/main/notebooks/20_attention.ipynb']",
+    "Open in Colab link": f"a[href^='{COLAB}/blob/main/notebooks/20_attention.ipynb']",
+    "licence footer (LICENSE)": ".extra_footer a[href='https://creativecommons.org/licenses/by/4.0/']",
 }
 
 
