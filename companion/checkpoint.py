@@ -11,12 +11,15 @@ tensor key                    what
 ``rng.torch_cpu``             ``torch.get_rng_state()`` (dropout on the CPU, ...)
 ``rng.cuda.<d>``              the RNG state of CUDA device ``d``, when CUDA is available
 ``rng.data``                  the state of the generator that draws training batches
+``rng.rank.<r>.torch_cpu``    rank ``r``'s ``torch.get_rng_state()`` in a distributed run
+``rng.rank.<r>.cuda``         rank ``r``'s CUDA RNG state (its own device), when on CUDA
 ============================  ===========================================================
 
 The safetensors header carries ``{"companion": json.dumps(meta)}`` with ``format_version``,
 ``kind`` (``"model"`` or ``"training"``), ``model_class``, ``model_config``
 (``dataclasses.asdict(model.config)``), ``aliases`` (tied names), and for training checkpoints
-``step``, ``train_config`` (the run's ``TrainConfig``), the optimizer's ``param_groups``, the scheduler's and the gradient scaler's state, the
+``step``, ``world_size`` (the number of ranks that trained), ``train_config`` (the run's
+``TrainConfig``), the optimizer's ``param_groups``, the scheduler's and the gradient scaler's state, the
 Python and NumPy random states and the training ``history``. ``sha256`` is a hash over that
 metadata and every tensor (key, dtype, shape and bytes, in sorted key order): a flipped bit
 anywhere is reported instead of silently loaded.
@@ -92,13 +95,17 @@ def load_model(model: nn.Module, path: PathLike) -> nn.Module:
     return model
 
 
-def save_training_state(state: Any, path: PathLike) -> None:
+def save_training_state(
+    state: Any, path: PathLike, rank_rng: dict[str, list[torch.Tensor]] | None = None
+) -> None:
     """Save everything a training run needs to continue bit-identically, to ``path``.
 
     ``state`` is a :class:`companion.train.TrainState`: its ``model``, ``optimizer``,
     ``scheduler``, ``scaler`` (fp16 loss scaling; its scale is part of the state), ``generator``
     (the CPU generator that draws training batches), ``step`` (optimizer steps taken so far),
-    ``history`` and ``config`` (a dataclass, stored as JSON).
+    ``history`` and ``config`` (a dataclass, stored as JSON). In a distributed run, rank 0 calls
+    this with ``rank_rng``: ``{"torch_cpu": [state of rank 0, 1, ...], "cuda": [...]}``, every
+    rank's random states (dropout differs from rank to rank).
     """
     tensors, meta = _model_part(state.model)
     opt = state.optimizer.state_dict()
@@ -110,10 +117,13 @@ def save_training_state(state: Any, path: PathLike) -> None:
             else:
                 optimizer_extra.setdefault(str(index), {})[name] = value
     tensors.update(_rng_tensors(state.generator))
+    for kind, states in (rank_rng or {}).items():
+        tensors.update({f"rng.rank.{r}.{kind}": t.cpu() for r, t in enumerate(states)})
     scaler = state.scaler
     meta.update(
         kind="training",
         step=int(state.step),
+        world_size=len(rank_rng["torch_cpu"]) if rank_rng else 1,
         train_config=config_as_json(state.config),
         optimizer_class=type(state.optimizer).__name__,
         optimizer_param_groups=opt["param_groups"],
@@ -127,12 +137,13 @@ def save_training_state(state: Any, path: PathLike) -> None:
     _write(Path(path), tensors, meta)
 
 
-def load_training_state(state: Any, path: PathLike) -> tuple[int, dict[str, Any]]:
+def load_training_state(state: Any, path: PathLike, rank: int = 0) -> tuple[int, dict[str, Any]]:
     """Restore a checkpoint written by :func:`save_training_state` into ``state``.
 
     Restores the model, the optimizer, the scheduler, the gradient scaler and every random
     state (Python, NumPy, torch CPU, CUDA when present, the batch generator), and returns
-    ``(step, history as a dict)``. ``state.model`` and ``state.optimizer`` must be built as in
+    ``(step, history as a dict)``. Rank ``rank`` of a distributed run takes its own torch RNG
+    states when the file holds them (``rng.rank.<rank>.*``), else rank 0's. ``state.model`` and ``state.optimizer`` must be built as in
     the saved run; nothing is modified if validation fails.
 
     Raises:
@@ -155,7 +166,7 @@ def load_training_state(state: Any, path: PathLike) -> tuple[int, dict[str, Any]
     state.scheduler.load_state_dict(meta["scheduler"])
     if meta["scaler"] is not None:
         state.scaler.load_state_dict(meta["scaler"])
-    _restore_rng(tensors, meta, state.generator)
+    _restore_rng(tensors, meta, state.generator, rank)
     return meta["step"], meta["history"]
 
 
@@ -379,7 +390,10 @@ def _checked_optimizer_state(
 
 
 def _restore_rng(
-    tensors: dict[str, torch.Tensor], meta: dict[str, Any], data_generator: torch.Generator | None
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    data_generator: torch.Generator | None,
+    rank: int = 0,
 ) -> None:
     version, internal, gauss_next = meta["python_random"]
     random.setstate((version, tuple(internal), gauss_next))
@@ -392,3 +406,7 @@ def _restore_rng(
         torch.cuda.set_rng_state_all([tensors[f"rng.cuda.{d}"] for d in range(n_cuda)])
     if data_generator is not None and "rng.data" in tensors:
         data_generator.set_state(tensors["rng.data"])
+    if f"rng.rank.{rank}.torch_cpu" in tensors:
+        torch.set_rng_state(tensors[f"rng.rank.{rank}.torch_cpu"])
+    if f"rng.rank.{rank}.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors[f"rng.rank.{rank}.cuda"])

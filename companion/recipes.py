@@ -108,6 +108,8 @@ def train_char_gpt(
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = True,
+    batch: int | None = None,
+    **options,
 ) -> CharGPTRun:
     """Train chapter 31's character-level GPT on Tiny Shakespeare and return it in eval mode.
 
@@ -123,6 +125,11 @@ def train_char_gpt(
         seed: seeds the initial weights and the batches.
         device: where to train; ``None`` for the CPU.
         progress: show a progress bar.
+        batch: windows per optimizer step (the global batch of a distributed run); ``None`` for
+            the profile's.
+        options: more :class:`~companion.train.TrainConfig` fields (``grad_accum_steps``,
+            ``parallel``, ``activation_checkpointing``, ``amp``, ``checkpoint_dir``, ...) and
+            ``train``'s ``resume_from``. Under ``torchrun`` every rank calls this alike.
 
     Raises:
         ValueError: for an unknown profile or a non-positive ``steps``.
@@ -135,7 +142,8 @@ def train_char_gpt(
     torch.manual_seed(seed)
     config = GPTConfig(vocab_size=tokenizer.vocab_size, **{k: size[k] for k in _MODEL_KEYS})
     model = GPT(config).to(device)
-    window, batch = size["max_len"], size["batch"]
+    window, batch = size["max_len"], size["batch"] if batch is None else batch
+    resume_from = options.pop("resume_from", None)
     train_config = TrainConfig(
         max_steps=steps,
         lr=size["lr"],
@@ -146,6 +154,7 @@ def train_char_gpt(
         eval_batches=40,
         seed=seed,
         progress=progress,
+        **options,
     )
     history = train(
         model,
@@ -153,9 +162,16 @@ def train_char_gpt(
         TokenBatches(train_ids, batch, window, device=device),
         train_config,
         eval_batches=TokenBatches(val_ids, 64, window, device=device),
+        resume_from=resume_from,
     )
     return CharGPTRun(
-        model.eval(), tokenizer, history, dict(size, steps=steps), text, train_ids, val_ids
+        model.eval(),
+        tokenizer,
+        history,
+        dict(size, steps=steps, batch=batch),
+        text,
+        train_ids,
+        val_ids,
     )
 
 

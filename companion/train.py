@@ -1,5 +1,5 @@
 """The training loop every chapter uses: AdamW, warm-up + cosine schedule, clipping, AMP,
-evaluation, checkpoints and exact resume.
+evaluation, checkpoints and exact resume, on one process or data-parallel across many.
 
 One step of :func:`train`, for a batch drawn from a seeded generator::
 
@@ -12,15 +12,23 @@ One step of :func:`train`, for a batch drawn from a seeded generator::
 A seeded CPU run is bit-identical when repeated, and a run resumed from a checkpoint ends
 bit-identical to one that was never interrupted: the checkpoint holds the model, the optimizer,
 the schedule and every random state, including the generator that draws the batches.
+
+With ``grad_accum_steps = A`` the batch is cut into ``A`` micro-batches whose gradients add up
+before the one optimizer step; launched by ``torchrun`` on ``W`` processes, each rank runs its
+``A`` of the ``W * A`` micro-batches under ``DistributedDataParallel`` (or FSDP), and the step
+is the one-process step on the whole batch, up to the order of float additions (see
+:mod:`companion.distributed`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +36,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from einops import rearrange
 from torch import Tensor, nn
+from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.tensor import DTensor
 from tqdm import tqdm  # text bars: they render in the static book and need no widgets
 
+from companion import distributed
 from companion import validators as check
 from companion.checkpoint import (
     config_as_json,
@@ -39,10 +51,12 @@ from companion.checkpoint import (
     read_metadata,
     save_training_state,
 )
+from companion.layers import DecoderLayer, EncoderLayer
 from companion.runtime import seed_everything
 
 __all__ = [
     "AMP_MODES",
+    "PARALLEL_MODES",
     "History",
     "TrainConfig",
     "TrainState",
@@ -54,6 +68,7 @@ __all__ = [
 ]
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+PARALLEL_MODES = ("auto", "ddp", "fsdp", "none")
 FUSED_ADAMW_DEVICES = ("cuda", "cpu")
 CHECKPOINT_NAME = "last.safetensors"
 
@@ -82,7 +97,18 @@ class TrainConfig:
         seed: seeds Python, NumPy, torch and the batch generator at the start of a fresh run.
         max_seconds: wall-clock budget of one call; when spent, stop early and say so.
         progress: show a tqdm bar with the last batch's loss and the learning rate while training;
-            it is erased when training ends.
+            it is erased when training ends. In a distributed run only rank 0 draws it.
+        grad_accum_steps: micro-batches per optimizer step: the batch is cut into this many
+            equal parts (per rank), whose gradients add up before the step. Memory falls with
+            it; the step is the same up to float rounding.
+        parallel: how a run launched on several processes shares the work: ``"ddp"``
+            (``DistributedDataParallel``: every rank holds the whole model, gradients are
+            averaged), ``"fsdp"`` (``fully_shard``: parameters, gradients and AdamW's moments
+            are split across ranks, ZeRO stage 3), ``"none"`` (one process only) or ``"auto"``
+            (``"ddp"`` when there are several ranks, else ``"none"``).
+        activation_checkpointing: keep only each Transformer layer's input in the forward pass
+            and recompute its activations during the backward pass (less memory, about a third
+            more compute).
     """
 
     max_steps: int = 200
@@ -100,9 +126,12 @@ class TrainConfig:
     seed: int = 0
     max_seconds: float | None = None
     progress: bool = True
+    grad_accum_steps: int = 1
+    parallel: str = "auto"
+    activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "eval_every", "eval_batches"):
+        for name in ("max_steps", "eval_every", "eval_batches", "grad_accum_steps"):
             check.positive_int(name, getattr(self, name))
         check.nonnegative_int("warmup_steps", self.warmup_steps)
         check.nonnegative_int("seed", self.seed)
@@ -120,6 +149,8 @@ class TrainConfig:
         )
         check.one_of("amp", self.amp, AMP_MODES)
         check.boolean("progress", self.progress)
+        check.one_of("parallel", self.parallel, PARALLEL_MODES)
+        check.boolean("activation_checkpointing", self.activation_checkpointing)
         check.optional(check.positive_int, "checkpoint_every", self.checkpoint_every)
         if self.checkpoint_every is not None and self.checkpoint_dir is None:
             check.fail(
@@ -136,6 +167,13 @@ class TrainConfig:
                     "a folder, not an existing file",
                     "choose another path, or move the file away",
                 )
+        if self.parallel == "fsdp" and self.checkpoint_dir is not None:
+            check.fail(
+                "checkpoint_dir",
+                str(self.checkpoint_dir),
+                "None with parallel='fsdp': companion does not write sharded checkpoints yet",
+                "use parallel='ddp' for a run that writes checkpoints",
+            )
         if self.warmup_steps >= self.max_steps:
             check.fail(
                 "warmup_steps",
@@ -257,16 +295,23 @@ def evaluate(
     """Mean of ``loss_fn`` over ``n_batches`` batches drawn by a generator seeded with ``seed``.
 
     The same arguments always give the same batches, so successive evaluations are comparable.
-    Runs in ``model.eval()`` mode (no dropout) and restores the previous mode.
+    Runs in ``model.eval()`` mode (no dropout) and restores the previous mode. In a distributed
+    run every rank must call it: each scores its share of every batch and the ranks' means are
+    averaged, which is the one-process mean when the shares' losses are means over equally many
+    terms.
     """
     generator = torch.Generator().manual_seed(seed)
+    w = distributed.world()
     was_training = model.training
     model.eval()
     try:
-        losses = [loss_fn(model, batches(generator)).float() for _ in range(n_batches)]
+        losses = [
+            loss_fn(model, distributed.shard(batches(generator), w.rank, w.size)).float()
+            for _ in range(n_batches)
+        ]
     finally:
         model.train(was_training)
-    return torch.stack(losses).mean().item()
+    return distributed.all_mean(torch.stack(losses).mean()).item()
 
 
 def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -278,8 +323,9 @@ def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
 
 
-# TrainConfig fields that say how a run is watched and stored, not what it computes: a resumed
-# run may change them freely. Any other change would silently alter the trajectory.
+# TrainConfig fields that say how a run is watched, stored or spread over the hardware, not what
+# it computes: a resumed run may change them freely (the last three change float rounding only).
+# Any other change would silently alter the trajectory.
 LOGISTICS = (
     "eval_every",
     "eval_batches",
@@ -287,6 +333,9 @@ LOGISTICS = (
     "checkpoint_every",
     "max_seconds",
     "progress",
+    "grad_accum_steps",
+    "parallel",
+    "activation_checkpointing",
 )
 
 
@@ -338,6 +387,9 @@ class TrainState:
     def save(self, path: str | Path) -> None:
         """Write the state atomically to ``path`` (safetensors; see :mod:`companion.checkpoint`).
 
+        In a distributed run every rank must call it: the ranks' random states are gathered and
+        rank 0 writes the file while the others wait.
+
         Raises:
             FloatingPointError: if a weight is NaN or infinite; the last good file survives.
         """
@@ -347,7 +399,15 @@ class TrainState:
                 f"weights became NaN or infinite by step {self.step} ({', '.join(bad[:5])}); not "
                 f"writing {path}, so the last good checkpoint survives. Try a lower lr or grad_clip=1.0"
             )
-        save_training_state(self, path)
+        w = distributed.world()
+        rank_rng = None
+        if w.is_distributed:
+            rank_rng = {"torch_cpu": distributed.gather(torch.get_rng_state())}
+            if torch.cuda.is_available():
+                rank_rng["cuda"] = distributed.gather(torch.cuda.get_rng_state())
+        if w.is_main:
+            save_training_state(self, path, rank_rng)
+        distributed.barrier()
 
     def load(self, path: str | Path, override_config: bool = False) -> None:
         """Restore the state saved at ``path`` into this one (built for the same model).
@@ -357,15 +417,25 @@ class TrainState:
         ``override_config``: then the weights, moments and random states are restored and the
         new config's learning rate, schedule, betas and weight decay apply from the saved step on.
         """
-        saved = read_metadata(path).get("train_config")
-        changed = _config_changes(saved, self.config)
+        meta = read_metadata(path)
+        changed = _config_changes(meta.get("train_config"), self.config)
         if changed and not override_config:
             raise ValueError(
                 f"{path} was written by a run with another TrainConfig ({'; '.join(changed)}); "
                 "resuming with it would silently keep the saved schedule. Resume with the saved "
                 "config, or pass override_config=True to apply the new one from the saved step on"
             )
-        self.step, history = load_training_state(self, path)
+        w = distributed.world()
+        saved_size = meta.get("world_size", 1)
+        if saved_size != w.size and w.is_main:
+            warnings.warn(
+                f"{path} was written by {saved_size} rank(s) and is resumed on {w.size}: the "
+                "batches continue in the same order, but the gradients are summed in another "
+                "order (equal up to float rounding) and each rank's dropout continues from the "
+                "random state of the saved rank with its number, or rank 0's",
+                stacklevel=3,
+            )
+        self.step, history = load_training_state(self, path, rank=w.rank)
         self.history = History.from_dict(history)
         if changed:
             self._apply_config()
@@ -409,9 +479,13 @@ def train(
     Args:
         model: the model, already on its device (seed and build it before calling, so that its
             initial weights are reproducible too).
-        loss_fn: ``loss_fn(model, batch) -> scalar loss`` (e.g. :func:`lm_loss`).
+        loss_fn: ``loss_fn(model, batch) -> scalar loss`` (e.g. :func:`lm_loss`), the batch's
+            mean. In a distributed run it receives the wrapped model: call it, and reach the
+            model's attributes through the ``model`` you passed to ``train``.
         train_batches: ``train_batches(generator) -> batch`` on the model's device, drawing its
-            randomness from ``generator`` only (e.g. :class:`companion.data.TokenBatches`).
+            randomness from ``generator`` only (e.g. :class:`companion.data.TokenBatches`). The
+            batch is the global one, a tensor or a tuple, list or dict of tensors whose first
+            dimension is divisible by ``world size * config.grad_accum_steps``.
         config: hyperparameters; ``TrainConfig()`` if ``None``.
         eval_batches: like ``train_batches``, for validation every ``config.eval_every`` steps
             and at the end, on the same ``config.eval_batches`` batches each time.
@@ -420,14 +494,23 @@ def train(
         override_config: resume even if ``config`` differs from the saved run's (see
             :meth:`TrainState.load`).
 
+    Launched by ``torchrun`` after :func:`companion.distributed.init`, every rank calls
+    ``train`` with the same arguments; the model is wrapped as ``config.parallel`` says, rank 0
+    alone draws the progress bar and writes checkpoints, and every rank returns the same
+    history (losses averaged over the ranks).
+
     Raises:
         FloatingPointError: when the loss or the gradient becomes NaN or infinite; the weights
             are those of the step before, and no checkpoint is written after the last good one.
+        ValueError: for a ``config.parallel`` that does not fit the launch, or a batch that
+            does not split into ``world size * grad_accum_steps`` equal parts.
     """
     config = config or TrainConfig()
+    world = distributed.world()
+    engine = _parallelize(model, config, world)
     state = TrainState.start(model, config)
     if resume_from is None:
-        seed_everything(config.seed)
+        seed_everything(config.seed + world.rank)  # each rank its own dropout
     else:
         state.load(resume_from, override_config)
     device = next(model.parameters()).device
@@ -437,11 +520,11 @@ def train(
 
     def run_eval() -> None:
         with autocast():
-            loss = evaluate(model, loss_fn, eval_batches, config.eval_batches, config.seed)
+            loss = evaluate(engine, loss_fn, eval_batches, config.eval_batches, config.seed)
         state.history.eval_steps.append(state.step)
         state.history.eval_loss.append(loss)
 
-    model.train()
+    engine.train()
     start, elapsed_before = time.perf_counter(), state.history.elapsed_s
     # leave=False: the bar shows progress while training and is erased at the end, so what stays
     # under a notebook cell is what the caller prints (evaluated numbers), not one batch's loss.
@@ -450,16 +533,16 @@ def train(
         initial=state.step,
         desc="train",
         leave=False,
-        disable=not config.progress,
+        disable=not (config.progress and world.is_main),
     )
     with bar:
         while state.step < config.max_steps:
             state.step += 1
             lr = state.lr
-            with autocast():
-                loss = loss_fn(model, train_batches(state.generator))
-            value = _checked_loss(loss, state.step, lr)
-            _backward_and_step(state, loss, config.grad_clip)
+            value = _accumulate_gradients(
+                engine, loss_fn, train_batches(state.generator), state, autocast, world
+            )
+            _step(state, config.grad_clip)
             state.history.record(
                 state.step, value, lr, elapsed_before + time.perf_counter() - start
             )
@@ -477,7 +560,115 @@ def train(
         run_eval()
     if checkpoint and not _due(state.step, config.checkpoint_every):
         state.save(checkpoint)
+    _restore_forward(model)
     return state.history
+
+
+def _parallelize(model: nn.Module, config: TrainConfig, world: distributed.World) -> nn.Module:
+    """The module to run forward: ``model`` itself, wrapped in DDP, or sharded with FSDP.
+
+    Activation checkpointing and FSDP change ``model`` in place: each Transformer layer's
+    ``forward`` is recomputed in the backward pass, and FSDP replaces the parameters by shards
+    (``model`` stays sharded after training; gather it with
+    ``torch.distributed.checkpoint.state_dict.get_model_state_dict``).
+    """
+    mode = config.parallel
+    if mode == "auto":
+        mode = "ddp" if world.is_distributed else "none"
+    if mode == "none" and world.is_distributed:
+        check.fail(
+            "parallel",
+            "none",
+            f"'ddp' or 'fsdp' in a run of {world.size} ranks (with 'none' each rank would "
+            "train its own copy on its own share of the data)",
+            "use parallel='auto'",
+        )
+    if mode != "none" and not distributed.is_initialized():
+        check.fail(
+            "parallel",
+            mode,
+            "'none' or 'auto' without a process group",
+            "launch with torchrun (e.g. torchrun --nproc_per_node=2 script.py) and call "
+            "companion.distributed.init() before train()",
+        )
+    if config.activation_checkpointing:
+        _checkpoint_layers(model)
+    if mode == "ddp":
+        return nn.parallel.DistributedDataParallel(model)
+    if mode == "fsdp":
+        for layer in _layers(model):  # one all-gather per layer, then the rest at the root
+            fully_shard(layer)
+        fully_shard(model)
+    return model
+
+
+def _layers(model: nn.Module) -> list[nn.Module]:
+    """The model's Transformer layers (the units FSDP shards and checkpointing recomputes)."""
+    return [m for m in model.modules() if isinstance(m, EncoderLayer | DecoderLayer)]
+
+
+def _checkpoint_layers(model: nn.Module) -> None:
+    """Make each Transformer layer of ``model`` recompute its activations in the backward pass."""
+    layers = _layers(model)
+    if not layers:
+        raise ValueError(
+            f"activation_checkpointing=True found no EncoderLayer or DecoderLayer in "
+            f"{type(model).__name__}; it checkpoints companion's Transformer layers only"
+        )
+    for layer in layers:
+        # torch.utils.checkpoint saves the layer's inputs, not its activations, and replays the
+        # random state so that dropout draws the same masks when it recomputes them.
+        layer.forward = functools.partial(
+            torch.utils.checkpoint.checkpoint,
+            type(layer).forward.__get__(layer),
+            use_reentrant=False,
+        )
+
+
+def _restore_forward(model: nn.Module) -> None:
+    """Undo :func:`_checkpoint_layers` (the instance's ``forward`` shadows the class's)."""
+    for layer in _layers(model):
+        layer.__dict__.pop("forward", None)
+
+
+def _accumulate_gradients(
+    engine: nn.Module,
+    loss_fn: LossFn,
+    batch: Any,
+    state: TrainState,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    world: distributed.World,
+) -> float:
+    """Backpropagate this rank's micro-batches of the global ``batch``; return the batch's loss.
+
+    With ``A = grad_accum_steps`` and ``W`` ranks, rank ``r`` runs micro-batches ``r*A .. r*A+A-1``
+    of ``W*A``, each loss divided by ``A``; gradients are synchronized across ranks only in the
+    last micro-step's backward pass (DDP's ``no_sync``, FSDP's ``set_requires_gradient_sync``).
+    The returned loss, the mean over all micro-batches of all ranks, is checked to be finite
+    on every rank alike before anything is updated.
+    """
+    accum = state.config.grad_accum_steps
+    total = torch.zeros((), device=next(state.model.parameters()).device)
+    for i in range(accum):
+        micro = distributed.shard(batch, world.rank * accum + i, world.size * accum)
+        last = i == accum - 1
+        with _gradient_sync(engine, last):
+            with autocast():
+                loss = loss_fn(engine, micro)
+            _check_scalar(loss)
+            state.scaler.scale(loss / accum if accum > 1 else loss).backward()
+        total += loss.detach().float()
+    mean = distributed.all_mean(total / accum if accum > 1 else total)
+    return _checked_loss(mean, state)
+
+
+def _gradient_sync(engine: nn.Module, sync: bool) -> contextlib.AbstractContextManager:
+    """A context in which ``backward`` all-reduces the gradients only if ``sync``."""
+    if isinstance(engine, nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext() if sync else engine.no_sync()
+    if isinstance(engine, FSDPModule):
+        engine.set_requires_gradient_sync(sync)
+    return contextlib.nullcontext()
 
 
 def _autocast(amp: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
@@ -499,19 +690,28 @@ def _due(step: int, every: int | None) -> bool:
     return every is not None and step % every == 0
 
 
-def _checked_loss(loss: Tensor, step: int, lr: float) -> float:
-    """The value of ``loss``, checked to be a finite scalar before anything is updated."""
+def _check_scalar(loss: Any) -> None:
     if not torch.is_tensor(loss) or loss.ndim != 0:
         shape = tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__
         raise ValueError(
             f"loss_fn must return a scalar tensor, got {shape}; reduce it with .mean()"
         )
+
+
+def _checked_loss(loss: Tensor, state: TrainState) -> float:
+    """The value of ``loss``, checked to be finite before the weights are updated.
+
+    On a NaN or infinite loss the gradients just computed are dropped, so the state is that
+    after the previous step.
+    """
     value = loss.item()
     if not math.isfinite(value):
+        state.optimizer.zero_grad(set_to_none=True)
         raise FloatingPointError(
-            f"the loss became {value} at step {step} (lr {lr:.3g}); training stopped before "
-            "updating the weights, which are those after step "
-            f"{step - 1}, and no checkpoint was written after the last good one. " + _NAN_ADVICE
+            f"the loss became {value} at step {state.step} (lr {state.lr:.3g}); training stopped "
+            "before updating the weights, which are those after step "
+            f"{state.step - 1}, and no checkpoint was written after the last good one. "
+            + _NAN_ADVICE
         )
     return value
 
@@ -523,19 +723,19 @@ _NAN_ADVICE = (
 )
 
 
-def _backward_and_step(state: TrainState, loss: Tensor, grad_clip: float | None) -> None:
-    """Backpropagate, clip the global gradient norm, take one optimizer step, clear the grads.
+def _step(state: TrainState, grad_clip: float | None) -> None:
+    """Clip the global gradient norm, take one optimizer step, clear the gradients.
 
-    With fp16 the loss is multiplied by the scaler's factor S before ``backward`` (so small
-    gradients do not underflow) and the gradients divided by S before clipping; a step whose
-    gradients overflowed is skipped and S halved. Without fp16 the scaler does nothing, and a
-    NaN or infinite gradient stops the run before the step, with the weights untouched.
+    With fp16 the loss was multiplied by the scaler's factor S before ``backward`` (so small
+    gradients do not underflow) and the gradients are divided by S here, before clipping; a step
+    whose gradients overflowed is skipped and S halved. Without fp16 the scaler does nothing, and
+    a NaN or infinite gradient stops the run before the step, with the weights untouched.
     """
-    state.scaler.scale(loss).backward()
     state.scaler.unscale_(state.optimizer)
     # ||g||_2 over all parameters together; with clipping, g <- g * min(1, grad_clip / ||g||_2)
     max_norm = grad_clip if grad_clip is not None else math.inf
     norm = nn.utils.clip_grad_norm_(state.model.parameters(), max_norm)
+    norm = norm.full_tensor() if isinstance(norm, DTensor) else norm  # FSDP: the global norm
     if not state.scaler.is_enabled() and not torch.isfinite(norm):
         state.optimizer.zero_grad(set_to_none=True)
         raise FloatingPointError(

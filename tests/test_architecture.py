@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "scaling",
         "phi",
         "probes",
+        "distributed",
     ),  # leaves
     ("data",),  # batches, corpora and generated tasks (may use masks and tokenizers)
     ("metrics",),  # BLEU, chrF and ROUGE on strings (chapter 42)
@@ -50,6 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
         "length",
         "calibration",
     ),
+    ("train_gpt",),  # chapter 31's recipe from the command line, under torchrun (chapter 35)
     ("course",),  # checkers, their registry, grading, the student edition
     ("__init__",),  # the package's top-level exports
 ]
