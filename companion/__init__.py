@@ -29,10 +29,11 @@ from companion.preference import dpo_loss
 from companion.pretrained import load_minilm
 from companion.recipes import train_char_gpt, train_number_translator
 from companion.retrieval import BM25
-from companion.runtime import device, profile, seed_everything
+from companion.runtime import DISTRIBUTION, device, profile, seed_everything
 from companion.tokenizers import BPETokenizer, CharTokenizer, WordPieceTokenizer
 from companion.train import History, TrainConfig, lm_loss, train
 
+# The release: the book's setup cells install the tag v{__version__} (README, "Releases").
 __version__ = "0.1.0"
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "BM25",
     "BPETokenizer",
     "CharTokenizer",
+    "DISTRIBUTION",
     "Decoder",
     "DecoderLayer",
     "Encoder",

@@ -26,6 +26,10 @@ import torch
 
 T = TypeVar("T")
 
+# pip's name for this package, which is imported as `companion`: `companion` on PyPI is another
+# project. The setup cells install it as DISTRIBUTION @ git+REPO@v{__version__}.
+DISTRIBUTION = "llm-textbook-companion"
+
 PROFILE_ENV = "COMPANION_PROFILE"
 
 
@@ -91,7 +95,7 @@ def describe() -> str:
     return "\n".join(
         [
             f"python {platform.python_version()}, torch {torch.__version__}, "
-            f"companion {version('companion')}",
+            f"companion {version(DISTRIBUTION)}",
             f"device: {dev.type} ({name})",
             f"profile: {p.name} ({p.where})",
         ]

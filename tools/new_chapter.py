@@ -9,8 +9,10 @@ map), a row in the map of ``book/intro.md``, ``companion/course/exercises/slug.p
 exercises, and their rows in ``book/instructors.md``. The notebook is then executed with the ``cpu``
 profile, so the result passes ``make test`` as it stands.
 
-The setup cell is written here and nowhere else: :func:`setup_cell_source` builds it, and a
-notebook that needs a package besides companion names it in its metadata
+The setup cell is written here and nowhere else: :func:`setup_cell_source` builds it (the
+repository from ``_config.yml``, the release tag from ``companion.__version__``, pip's name from
+``companion.DISTRIBUTION``), and a notebook that needs a package besides companion names it in its
+metadata
 (``"companion": {"pip": [{"module": ..., "requirement": ..., "why": ..., "no_deps": true}]}``).
 ``--sync-setup-cells`` rewrites every notebook's setup cell from it; ``--check`` only reports
 (tests/test_notebooks.py runs the check).
@@ -27,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 import yaml
+
+import companion
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,38 +53,76 @@ def repository_url() -> str:
     return yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
 
 
+# The setup cell up to the packages a notebook adds; {repo}, {ref} and {distribution} are filled in.
+SETUP_CELL_HEAD = """\
+# Setup: on Colab, install this book's release of companion (torch is never reinstalled).
+import importlib.metadata
+import importlib.util
+import shlex
+import subprocess
+import sys
+
+REPO = "{repo}"  # = repository.url in _config.yml
+REF = "{ref}"  # the book's release: the tag v + companion.__version__
+DISTRIBUTION = "{distribution}"  # pip's name for companion (PyPI's `companion` is another)
+
+
+def installed_version(distribution):
+    \"\"\"The installed version of ``distribution``, or None.\"\"\"
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def pip_install(*args):
+    \"\"\"pip install ``args``; if that fails, stop saying what went wrong and what to do.\"\"\"
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", *args], capture_output=True, text=True
+    )
+    if pip.returncode != 0:  # say what git or pip said went wrong, not all they printed
+        lines = [line.strip() for line in (pip.stdout + pip.stderr).splitlines() if line.strip()]
+        said = [line for line in lines if line.lower().startswith(("fatal", "error"))] or lines[-5:]
+        raise SystemExit(
+            f"pip could not install {{args[-1]}}:\\n" + "\\n".join(dict.fromkeys(said)) + "\\n"
+            "Check the internet connection and run this cell again, "
+            f"or install it yourself: pip install {{shlex.join(args)}}"
+        )
+
+
+# Missing, or another release (an older copy in a long-running session): install the book's.
+if importlib.util.find_spec("companion") is None or installed_version(DISTRIBUTION) != REF[1:]:
+    pip_install(f"{{DISTRIBUTION}} @ git+{{REPO}}@{{REF}}")
+    if "companion" in sys.modules:  # this session imported the other release
+        raise SystemExit(
+            f"companion {{REF[1:]}} is installed: restart the runtime "
+            "(Runtime > Restart session), then run this cell again."
+        )"""
+
+SETUP_CELL_TAIL = """\
+import companion
+from companion.runtime import describe, profile
+
+print(describe())
+assert profile().name in ("ci", "cpu", "gpu")"""
+
+
 def setup_cell_source(pip: list[dict] | None = None) -> str:
-    """The setup cell: on Colab, install companion (and the packages in ``pip``) when missing,
-    never torch; then print versions, device and profile."""
-    lines = [
-        "# Setup: on Colab, install companion from the book's repository (torch is never reinstalled).",
-        "import importlib.util",
-        "import subprocess",
-        "import sys",
-        "",
-        f'REPO = "{repository_url()}"  # = repository.url in _config.yml',
-        'if importlib.util.find_spec("companion") is None:',
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO}"], check=True)',
-    ]
+    """The setup cell: on Colab, install the book's release of companion when it is missing or
+    another release is installed (and the packages in ``pip`` when missing), never torch; then print
+    versions, device and profile."""
+    head = SETUP_CELL_HEAD.format(
+        repo=repository_url(), ref=f"v{companion.__version__}", distribution=companion.DISTRIBUTION
+    )
+    extras = []
     for package in pip or []:
-        flags = '"-q", "--no-deps"' if package.get("no_deps") else '"-q"'
+        flags = '"--no-deps", ' if package.get("no_deps") else ""
         why = f"  # {package['why']}" if package.get("why") else ""
-        lines += [
+        extras += [
             f'if importlib.util.find_spec("{package["module"]}") is None:{why}',
-            "    subprocess.run(",
-            f'        [sys.executable, "-m", "pip", "install", {flags}, "{package["requirement"]}"],',
-            "        check=True,",
-            "    )",
+            f'    pip_install({flags}"{package["requirement"]}")',
         ]
-    lines += [
-        "",
-        "import companion",
-        "from companion.runtime import describe, profile",
-        "",
-        "print(describe())",
-        'assert profile().name in ("ci", "cpu", "gpu")',
-    ]
-    return "\n".join(lines)
+    return "\n\n".join([head, *(["\n".join(extras)] if extras else []), SETUP_CELL_TAIL])
 
 
 def setup_cell_of(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

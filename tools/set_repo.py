@@ -6,8 +6,8 @@ that names it is derived from that line and rewritten here:
 - every notebook's setup cell (``REPO = "<url>"``, from which it installs companion on Colab),
   replaced in place, then checked against the template by ``tools/new_chapter.py
   --sync-setup-cells --check``;
-- the push command of book/instructors.md ("Publishing it") and ``repository-code`` in
-  CITATION.cff.
+- the push command of book/instructors.md ("Publishing it"), ``repository-code`` in
+  CITATION.cff and the install line of README.md.
 
 The book's Colab and repository buttons are built by Jupyter Book from ``_config.yml`` itself, and
 tools/browser_check.py reads the URL from there too.
@@ -60,7 +60,7 @@ def set_repo(url: str, root: Path) -> list[Path]:
     section = CONFIG_LINE.sub(lambda m: m.group(1) + url, config[start:], count=1)
     config_path.write_text(config[:start] + section, encoding="utf-8")
     notebooks = sorted((root / "notebooks").glob("*.ipynb"))
-    others = [root / "book" / "instructors.md", root / "CITATION.cff"]
+    others = [root / "book" / "instructors.md", root / "CITATION.cff", root / "README.md"]
     for path in [*others, *notebooks]:  # byte for byte, but the URL
         path.write_text(path.read_text(encoding="utf-8").replace(old, url), encoding="utf-8")
     check = subprocess.run(  # every setup cell must now equal the template, which reads the config
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"set-repo: {error}", file=sys.stderr)
         return 2
     print(
-        f"repository: {old} -> {args.url} (_config.yml, CITATION.cff, book/instructors.md, setup cells)"
+        f"repository: {old} -> {args.url} "
+        "(_config.yml, CITATION.cff, README.md, book/instructors.md, setup cells)"
     )
     return 0
 
