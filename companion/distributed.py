@@ -105,7 +105,14 @@ def init(backend: str | None = None) -> World:
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        local_rank, gpus = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise RuntimeError(
+                f"LOCAL_RANK={local_rank} but this machine has {gpus} GPU(s): start at most "
+                f"{gpus} process(es) per machine (torchrun --nproc_per_node={gpus}), or run on "
+                'the CPU with the gloo backend (CUDA_VISIBLE_DEVICES="")'
+            )
+        torch.cuda.set_device(local_rank)
     dist.init_process_group(backend)
     return world()
 
@@ -154,9 +161,9 @@ def all_mean(value: Tensor) -> Tensor:
     w = world()
     if not w.is_distributed:
         return value
-    total = value.detach().clone()
+    total = value.detach().to(_communication_device(), copy=True)
     dist.all_reduce(total)  # sum over ranks
-    return total / w.size
+    return (total / w.size).to(value.device)
 
 
 def barrier() -> None:
@@ -170,8 +177,7 @@ def gather(value: Tensor) -> list[Tensor]:
     w = world()
     if not w.is_distributed:
         return [value]
-    on = device() if dist.get_backend() == "nccl" else torch.device("cpu")
-    local = value.to(on)
+    local = value.to(_communication_device())
     out = [torch.empty_like(local) for _ in range(w.size)]
     dist.all_gather(out, local)
     return [t.to(value.device) for t in out]
@@ -187,6 +193,11 @@ def full_state_dict(model: nn.Module) -> dict[str, Tensor]:
     return get_model_state_dict(
         model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
     )
+
+
+def _communication_device() -> torch.device:
+    """Where collectives take their tensors: this rank's GPU for NCCL, the CPU for gloo."""
+    return device() if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 def _tensors(batch: Any) -> list[Tensor]:

@@ -127,9 +127,10 @@ def train_char_gpt(
         progress: show a progress bar.
         batch: windows per optimizer step (the global batch of a distributed run); ``None`` for
             the profile's.
-        options: more :class:`~companion.train.TrainConfig` fields (``grad_accum_steps``,
-            ``parallel``, ``activation_checkpointing``, ``amp``, ``checkpoint_dir``, ...) and
-            ``train``'s ``resume_from``. Under ``torchrun`` every rank calls this alike.
+        options: :class:`~companion.train.TrainConfig` fields that replace or add to the recipe's
+            (``eval_batches``, ``grad_accum_steps``, ``parallel``, ``activation_checkpointing``,
+            ``amp``, ``checkpoint_dir``, ...) and ``train``'s ``resume_from``. Under ``torchrun``
+            every rank calls this alike.
 
     Raises:
         ValueError: for an unknown profile or a non-positive ``steps``.
@@ -144,7 +145,7 @@ def train_char_gpt(
     model = GPT(config).to(device)
     window, batch = size["max_len"], size["batch"] if batch is None else batch
     resume_from = options.pop("resume_from", None)
-    train_config = TrainConfig(
+    recipe = dict(
         max_steps=steps,
         lr=size["lr"],
         warmup_steps=steps // 10,
@@ -154,8 +155,8 @@ def train_char_gpt(
         eval_batches=40,
         seed=seed,
         progress=progress,
-        **options,
     )
+    train_config = TrainConfig(**{**recipe, **options})
     history = train(
         model,
         lm_loss,

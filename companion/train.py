@@ -29,7 +29,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ __all__ = [
     "History",
     "TrainConfig",
     "TrainState",
+    "checkpointed",
     "configure_optimizer",
     "evaluate",
     "lm_loss",
@@ -189,8 +190,10 @@ class History:
 
     ``train_loss[i]`` and ``lr[i]`` belong to optimizer step ``steps[i]`` (1-based);
     ``eval_loss[j]`` is the mean loss on the fixed evaluation batches after step ``eval_steps[j]``.
-    ``elapsed_s`` is the training wall time summed over resumed calls; ``stopped_early`` says
-    why a run ended before ``max_steps`` (``None`` if it did not); ``device`` is where it ran.
+    ``elapsed_s`` is the training wall time summed over resumed calls, evaluations excluded (so
+    that tokens / ``elapsed_s`` is the training throughput), and ``eval_s`` the time spent
+    evaluating; ``stopped_early`` says why a run ended before ``max_steps`` (``None`` if it did
+    not); ``device`` is where it ran.
     """
 
     steps: list[int] = field(default_factory=list)
@@ -199,6 +202,7 @@ class History:
     eval_steps: list[int] = field(default_factory=list)
     eval_loss: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
+    eval_s: float = 0.0
     stopped_early: str | None = None
     device: str = ""
 
@@ -507,6 +511,30 @@ def train(
     """
     config = config or TrainConfig()
     world = distributed.world()
+    if resume_from is not None and config.parallel == "fsdp":
+        check.fail(
+            "parallel",
+            "fsdp",
+            "'ddp' or 'auto' to resume: companion does not read checkpoints into sharded models",
+            "resume with parallel='ddp'",
+        )
+    _check_eval_shards(eval_batches, config, world)
+    with checkpointed(model, config.activation_checkpointing):
+        return _train(
+            model, loss_fn, train_batches, config, eval_batches, resume_from, override_config, world
+        )
+
+
+def _train(
+    model: nn.Module,
+    loss_fn: LossFn,
+    train_batches: Batches,
+    config: TrainConfig,
+    eval_batches: Batches | None,
+    resume_from: str | Path | None,
+    override_config: bool,
+    world: distributed.World,
+) -> History:
     engine = _parallelize(model, config, world)
     state = TrainState.start(model, config)
     if resume_from is None:
@@ -518,11 +546,17 @@ def train(
     checkpoint = Path(config.checkpoint_dir) / CHECKPOINT_NAME if config.checkpoint_dir else None
     autocast = _autocast(config.amp, device)
 
+    evaluating = 0.0  # seconds of this call spent in run_eval
+
     def run_eval() -> None:
+        nonlocal evaluating
+        began = time.perf_counter()
         with autocast():
             loss = evaluate(engine, loss_fn, eval_batches, config.eval_batches, config.seed)
         state.history.eval_steps.append(state.step)
         state.history.eval_loss.append(loss)
+        evaluating += time.perf_counter() - began
+        state.history.eval_s += time.perf_counter() - began
 
     engine.train()
     start, elapsed_before = time.perf_counter(), state.history.elapsed_s
@@ -544,7 +578,7 @@ def train(
             )
             _step(state, config.grad_clip)
             state.history.record(
-                state.step, value, lr, elapsed_before + time.perf_counter() - start
+                state.step, value, lr, elapsed_before + time.perf_counter() - start - evaluating
             )
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}", refresh=False)
@@ -552,7 +586,9 @@ def train(
                 run_eval()
             if checkpoint and _due(state.step, config.checkpoint_every):
                 state.save(checkpoint)
-            state.history.stopped_early = _time_up(config, state.step, time.perf_counter() - start)
+            state.history.stopped_early = _time_up(
+                config, state.step, time.perf_counter() - start, world
+            )
             if state.history.stopped_early:
                 break
     sys.stderr.flush()  # the bar's erasure, before whatever the caller prints (Jupyter buffers it)
@@ -560,17 +596,28 @@ def train(
         run_eval()
     if checkpoint and not _due(state.step, config.checkpoint_every):
         state.save(checkpoint)
-    _restore_forward(model)
     return state.history
+
+
+def _check_eval_shards(
+    eval_batches: Batches | None, config: TrainConfig, world: distributed.World
+) -> None:
+    """Fail before the first step, not at the first evaluation, if an evaluation batch does not
+    split into the ranks' equal shares: draw one from a throwaway generator and split it. (A
+    training batch that does not split fails in step 1, before any update.)"""
+    if eval_batches is None or not world.is_distributed:
+        return
+    try:
+        distributed.shard(eval_batches(torch.Generator().manual_seed(config.seed)), 0, world.size)
+    except ValueError as error:
+        raise ValueError(f"eval_batches: {error}") from None
 
 
 def _parallelize(model: nn.Module, config: TrainConfig, world: distributed.World) -> nn.Module:
     """The module to run forward: ``model`` itself, wrapped in DDP, or sharded with FSDP.
 
-    Activation checkpointing and FSDP change ``model`` in place: each Transformer layer's
-    ``forward`` is recomputed in the backward pass, and FSDP replaces the parameters by shards
-    (``model`` stays sharded after training; gather it with
-    ``torch.distributed.checkpoint.state_dict.get_model_state_dict``).
+    FSDP changes ``model`` in place: it replaces the parameters by shards (``model`` stays
+    sharded after training; gather it with :func:`companion.distributed.full_state_dict`).
     """
     mode = config.parallel
     if mode == "auto":
@@ -591,8 +638,6 @@ def _parallelize(model: nn.Module, config: TrainConfig, world: distributed.World
             "launch with torchrun (e.g. torchrun --nproc_per_node=2 script.py) and call "
             "companion.distributed.init() before train()",
         )
-    if config.activation_checkpointing:
-        _checkpoint_layers(model)
     if mode == "ddp":
         return nn.parallel.DistributedDataParallel(model)
     if mode == "fsdp":
@@ -607,28 +652,35 @@ def _layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, EncoderLayer | DecoderLayer)]
 
 
-def _checkpoint_layers(model: nn.Module) -> None:
-    """Make each Transformer layer of ``model`` recompute its activations in the backward pass."""
-    layers = _layers(model)
-    if not layers:
+@contextlib.contextmanager
+def checkpointed(model: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """Within the block, each Transformer layer of ``model`` recomputes its activations in the
+    backward pass (activation checkpointing): the forward pass saves only the layer's input.
+
+    ``torch.utils.checkpoint`` replays the random state, so dropout draws the same masks when it
+    recomputes them. The layers' own ``forward`` comes back when the block ends, also on an error.
+    With ``enabled=False`` this does nothing.
+
+    Raises:
+        ValueError: if ``model`` has no companion ``EncoderLayer`` or ``DecoderLayer``.
+    """
+    layers = _layers(model) if enabled else []
+    if enabled and not layers:
         raise ValueError(
             f"activation_checkpointing=True found no EncoderLayer or DecoderLayer in "
             f"{type(model).__name__}; it checkpoints companion's Transformer layers only"
         )
-    for layer in layers:
-        # torch.utils.checkpoint saves the layer's inputs, not its activations, and replays the
-        # random state so that dropout draws the same masks when it recomputes them.
+    for layer in layers:  # an instance attribute shadows the class's forward
         layer.forward = functools.partial(
             torch.utils.checkpoint.checkpoint,
             type(layer).forward.__get__(layer),
             use_reentrant=False,
         )
-
-
-def _restore_forward(model: nn.Module) -> None:
-    """Undo :func:`_checkpoint_layers` (the instance's ``forward`` shadows the class's)."""
-    for layer in _layers(model):
-        layer.__dict__.pop("forward", None)
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            del layer.forward
 
 
 def _accumulate_gradients(
@@ -679,9 +731,18 @@ def _autocast(amp: str, device: torch.device) -> Callable[[], contextlib.Abstrac
     return lambda: torch.autocast(device.type, dtype=dtype)
 
 
-def _time_up(config: TrainConfig, step: int, spent: float) -> str | None:
-    """Why the run stops before ``max_steps`` after ``spent`` seconds, or ``None`` to go on."""
-    if config.max_seconds is None or spent < config.max_seconds or step >= config.max_steps:
+def _time_up(config: TrainConfig, step: int, spent: float, world: distributed.World) -> str | None:
+    """Why the run stops before ``max_steps`` after ``spent`` seconds, or ``None`` to go on.
+
+    In a distributed run the ranks decide together (any rank out of time stops all), so that no
+    rank waits forever in an all-reduce that the others have left.
+    """
+    if config.max_seconds is None or step >= config.max_steps:
+        return None
+    out_of_time = spent >= config.max_seconds
+    if world.is_distributed:
+        out_of_time = distributed.all_mean(torch.tensor(float(out_of_time))).item() > 0
+    if not out_of_time:
         return None
     return f"max_seconds={config.max_seconds} spent after step {step} of {config.max_steps} ({spent:.1f} s)"
 

@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch", type=int, help="global batch in windows (default: the profile's)"
     )
     parser.add_argument("--grad-accum", type=int, default=1, help="micro-steps per optimizer step")
+    parser.add_argument(
+        "--eval-batches", type=int, default=40, help="batches of 64 windows per evaluation"
+    )
+    parser.add_argument(
+        "--eval-every", type=int, help="steps between evaluations (default: a quarter of the run)"
+    )
     parser.add_argument("--parallel", choices=PARALLEL_MODES, default="auto")
     parser.add_argument("--activation-checkpointing", action="store_true")
     parser.add_argument("--amp", choices=AMP_MODES, default="auto")
@@ -77,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         progress=not args.no_progress,
         batch=args.batch,
         grad_accum_steps=args.grad_accum,
+        eval_batches=args.eval_batches,
+        **({"eval_every": args.eval_every} if args.eval_every else {}),
         parallel=args.parallel,
         activation_checkpointing=args.activation_checkpointing,
         amp=args.amp,

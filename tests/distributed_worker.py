@@ -2,9 +2,11 @@
 
     python tests/distributed_worker.py OUT SCENARIO [SCENARIO ...]
 
-Each scenario trains the same tiny GPT on the same synthetic token stream and (on rank 0)
-writes ``OUT/<scenario>.safetensors`` (the final weights) and ``OUT/<scenario>.json`` (the
-history). Scenarios:
+Each scenario trains the same tiny GPT on the same synthetic token stream, without gradient
+clipping (clipping and AdamW's normalization would hide a gradient off by a constant factor),
+and (on rank 0) writes ``OUT/<scenario>.safetensors`` (the final weights),
+``OUT/<scenario>.grads.safetensors`` (the gradients that step 1 applies, gathered from every
+rank) and ``OUT/<scenario>.json`` (the history). Scenarios:
 
 - ``plain``: 12 steps, global batch 8, no dropout;
 - ``accum``: the same with ``grad_accum_steps=2``;
@@ -12,18 +14,25 @@ history). Scenarios:
 - ``dropout``: 12 steps with dropout 0.2, a checkpoint every 5 steps in ``OUT/dropout/``;
 - ``crash``: the ``dropout`` run in ``OUT/crash/``, crashing when it draws step 8's batch;
 - ``resume``: resumes ``OUT/crash/last.safetensors`` (step 5) to step 12;
-- ``resume_plain``: resumes ``OUT/plain_ckpt/last.safetensors`` written by ``plain_ckpt`` (the
-  ``plain`` run with a checkpoint at step 6), without dropout;
-- ``plain_ckpt``: the ``plain`` run, writing a checkpoint at step 6 in ``OUT/plain_ckpt/``.
+- ``resume_plain``: resumes ``OUT/plain_ckpt/last.safetensors`` written by ``plain_ckpt``
+  (step 6 of the ``plain`` run) to step 12, without dropout;
+- ``plain_ckpt``: the ``plain`` run, writing a checkpoint at step 6 in ``OUT/plain_ckpt/`` and
+  crashing when it draws step 7's batch;
+- ``budget``: the ``plain`` run with ``max_seconds=2``, where the last rank alone sleeps 3 s
+  while drawing step 2's batch: every rank must stop after step 2 together.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
+from torch.distributed.tensor import DTensor
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from companion import distributed
 from companion.checkpoint import save_model
@@ -70,15 +79,21 @@ def run(out: Path, scenario: str) -> None:
             batches = crash_at(batches, 8)
         if scenario == "resume":
             resume_from = out / "crash" / "last.safetensors"
+    elif scenario == "budget":
+        options = dict(max_seconds=2.0)
+        batches = sleep_at(batches, 2, 3.0)
     elif scenario == "plain_ckpt":
         options = dict(checkpoint_dir=out / "plain_ckpt", checkpoint_every=6)
+        batches = crash_at(batches, 7)  # so that last.safetensors stays the one of step 6
     elif scenario == "resume_plain":
         options = dict(checkpoint_dir=out / "resume_plain")
         resume_from = out / "plain_ckpt" / "last.safetensors"
     net = model(dropout)
+    grads = FirstStepGradients(net)
     config = TrainConfig(
         max_steps=STEPS,
         lr=3e-3,
+        grad_clip=None,
         warmup_steps=2,
         eval_every=6,
         eval_batches=2,
@@ -96,12 +111,49 @@ def run(out: Path, scenario: str) -> None:
         )
     except Crash:
         return
+    finally:
+        grads.remove()
     weights = distributed.full_state_dict(net)
     if distributed.world().is_main:
         plain = model(dropout)
         plain.load_state_dict(weights)
         save_model(plain, out / f"{scenario}.safetensors")
         (out / f"{scenario}.json").write_text(json.dumps(history.to_dict()))
+        if grads.recorded:
+            save_file(grads.recorded, out / f"{scenario}.grads.safetensors")
+
+
+class FirstStepGradients:
+    """Records, before the first optimizer step of any optimizer, ``net``'s gradients (whole,
+    gathered across ranks under FSDP): what that step applies. ``remove()`` unhooks it."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net, self.recorded = net, {}
+        self.handle = register_optimizer_step_pre_hook(self)
+
+    def __call__(self, optimizer, args, kwargs) -> None:
+        if self.recorded:
+            return
+        for name, p in self.net.named_parameters():
+            grad = p.grad.full_tensor() if isinstance(p.grad, DTensor) else p.grad
+            self.recorded[name] = grad.detach().cpu().clone()
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+def sleep_at(batches, step: int, seconds: float):
+    """``batches``, except that the last rank sleeps ``seconds`` before drawing step ``step``'s."""
+    drawn = []
+
+    def draw(generator):
+        drawn.append(1)
+        w = distributed.world()
+        if len(drawn) == step and w.rank == w.size - 1:
+            time.sleep(seconds)
+        return batches(generator)
+
+    return draw
 
 
 def crash_at(batches, step: int):

@@ -1,13 +1,15 @@
 """Data-parallel training: two gloo processes started by torchrun train as one process does.
 
-The runs are tests/distributed_worker.py's scenarios (a tiny GPT, 12 steps, global batch 8),
-started once per module: one process, then ``torchrun --standalone --nproc_per_node=2``.
+The runs are tests/distributed_worker.py's scenarios (a tiny GPT, 12 steps, global batch 8, no
+gradient clipping), started once per module: one process, then ``torchrun --standalone
+--nproc_per_node=2``, then a checkpoint of step 6 resumed on the other number of ranks.
 
-Tolerance: after 12 AdamW steps at lr 3e-3 the parameters of runs that differ only in how the
-batch's gradient is summed (1 or 2 ranks, 1 or 2 micro-steps, DDP or FSDP) agree to
-``PARAM_ATOL = 2e-5`` absolute (float32; the largest difference measured was 4.2e-6), their
-losses to ``LOSS_ATOL = 1e-5``. A run resumed on the number of ranks that wrote the checkpoint
-equals the uninterrupted run bit for bit.
+Tolerances (float32): the gradients that step 1 applies agree to ``GRAD_RTOL = 1e-4`` relative
+(``GRAD_ATOL = 1e-7`` absolute) whether the batch is split over 1 or 2 ranks, 1 or 2 micro-steps,
+DDP or FSDP; after 12 AdamW steps at lr 3e-3 the parameters agree to ``PARAM_ATOL = 2e-5``
+absolute (the largest difference measured was 5.8e-6) and the losses to ``LOSS_ATOL = 1e-5``
+(measured: below 1e-6). A run resumed on the number of ranks that wrote the checkpoint equals
+the uninterrupted run bit for bit.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import torch
 from safetensors.torch import load_file
 
 from companion import distributed
+from companion.checkpoint import read_metadata
 from companion.data import TokenBatches
 from companion.models import GPT, GPTConfig
 from companion.train import TrainConfig, lm_loss, train
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 PARAM_ATOL, LOSS_ATOL = 2e-5, 1e-5
+GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-7
 
 
 def _env() -> dict[str, str]:
@@ -55,19 +59,22 @@ def _launch(out: Path, scenarios: list[str], ranks: int) -> subprocess.Completed
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     """``runs / "1"``: one process's scenarios; ``runs / "2"``: two ranks'; ``runs / "2to1"``:
-    the two-rank checkpoint of step 6 resumed on one process (its stderr in ``stderr.txt``)."""
+    the two-rank checkpoint of step 6 resumed on one process, ``runs / "1to2"`` the reverse
+    (their stderr in ``stderr.txt``)."""
     root = tmp_path_factory.mktemp("distributed")
-    for name in ("1", "2", "2to1"):
+    for name in ("1", "2", "2to1", "1to2"):
         (root / name).mkdir()
-    _launch(root / "1", ["plain", "accum", "dropout"], ranks=1)
+    _launch(root / "1", ["plain", "accum", "dropout", "plain_ckpt"], ranks=1)
     _launch(
         root / "2",
-        ["plain", "accum", "fsdp", "dropout", "crash", "resume", "plain_ckpt"],
+        ["plain", "accum", "fsdp", "dropout", "crash", "resume", "plain_ckpt", "budget"],
         ranks=2,
     )
-    shutil.copytree(root / "2" / "plain_ckpt", root / "2to1" / "plain_ckpt")
-    done = _launch(root / "2to1", ["resume_plain"], ranks=1)
-    (root / "2to1" / "stderr.txt").write_text(done.stderr)
+    for source, target, ranks in (("2", "2to1", 1), ("1", "1to2", 2)):
+        assert read_metadata(root / source / "plain_ckpt" / "last.safetensors")["step"] == 6
+        shutil.copytree(root / source / "plain_ckpt", root / target / "plain_ckpt")
+        done = _launch(root / target, ["resume_plain"], ranks=ranks)
+        (root / target / "stderr.txt").write_text(done.stderr)
     return root
 
 
@@ -81,15 +88,17 @@ def _history(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "other",
-    ["1/accum", "2/plain", "2/accum", "2/fsdp", "2to1/resume_plain"],
+    ["1/accum", "2/plain", "2/accum", "2/fsdp", "2to1/resume_plain", "1to2/resume_plain"],
     ids=[
         "1 rank, 2 micro-steps",
         "2 ranks DDP",
         "2 ranks x 2 micro-steps",
         "2 ranks FSDP",
         "2-rank checkpoint resumed on 1",
+        "1-rank checkpoint resumed on 2",
     ],
 )
 def test_runs_equal_one_process_with_the_whole_batch(runs, other):
@@ -111,11 +120,13 @@ def test_runs_equal_one_process_with_the_whole_batch(runs, other):
     )
 
 
+@pytest.mark.slow
 def test_the_runs_did_train(runs):
     history = _history(runs / "1" / "plain.json")
     assert history["train_loss"][-1] < history["train_loss"][0] - 0.3
 
 
+@pytest.mark.slow
 def test_a_resumed_two_rank_run_equals_an_uninterrupted_one_bit_for_bit(runs):
     assert not (runs / "2" / "crash.safetensors").exists()  # it crashed at step 8 ...
     assert (runs / "2" / "crash" / "last.safetensors").exists()  # ... after a checkpoint at 5
@@ -127,19 +138,48 @@ def test_a_resumed_two_rank_run_equals_an_uninterrupted_one_bit_for_bit(runs):
     assert resumed["eval_loss"] == whole["eval_loss"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("other", ["1/accum", "2/plain", "2/accum", "2/fsdp"])
+def test_the_first_step_applies_the_whole_batchs_mean_gradient(runs, other):
+    """The step-1 gradients themselves (no clipping in these runs): a factor off (a loss not
+    divided by the micro-steps, ranks' gradients summed instead of averaged) fails here even
+    where AdamW's normalization would hide it in the parameters."""
+    reference = load_file(runs / "1" / "plain.grads.safetensors")
+    got = load_file(runs / f"{other}.grads.safetensors")
+    assert got.keys() == reference.keys()
+    for name, g in reference.items():
+        torch.testing.assert_close(got[name], g, rtol=GRAD_RTOL, atol=GRAD_ATOL, msg=name)
+    assert max(g.abs().max().item() for g in reference.values()) > 100 * GRAD_ATOL
+
+
+@pytest.mark.slow
+def test_a_spent_time_budget_stops_every_rank_together(runs):
+    """Only the last rank runs out of time (it sleeps at step 2); had rank 0 gone on alone, it
+    would wait forever in step 3's all-reduce and the launch would time out."""
+    history = _history(runs / "2" / "budget.json")
+    assert history["steps"] == [1, 2]
+    assert history["stopped_early"].startswith("max_seconds=2.0 spent after step 2 of 12")
+
+
+@pytest.mark.slow
 def test_each_rank_draws_its_own_dropout(runs):
-    # with dropout the two-rank run is not the one-process run: each rank seeds seed + rank
+    """Each rank seeds seed + rank, and the checkpoint keeps every rank's generator state."""
+    saved = load_file(runs / "2" / "dropout" / "last.safetensors")
+    assert not torch.equal(saved["rng.rank.0.torch_cpu"], saved["rng.rank.1.torch_cpu"])
+    assert torch.equal(saved["rng.rank.0.torch_cpu"], saved["rng.torch_cpu"])
+
+
+@pytest.mark.slow
+def test_resuming_on_another_number_of_ranks_warns(runs):
     assert (
-        _max_difference(runs / "1" / "dropout.safetensors", runs / "2" / "dropout.safetensors")
-        > 1e-3
+        "was written by 2 rank(s) and is resumed on 1" in (runs / "2to1" / "stderr.txt").read_text()
+    )
+    assert (
+        "was written by 1 rank(s) and is resumed on 2" in (runs / "1to2" / "stderr.txt").read_text()
     )
 
 
-def test_resuming_on_another_number_of_ranks_warns(runs):
-    stderr = (runs / "2to1" / "stderr.txt").read_text()
-    assert "was written by 2 rank(s) and is resumed on 1" in stderr
-
-
+@pytest.mark.slow
 def test_torchrun_recipe_trains_chapter_31s_gpt_as_one_process_does(tmp_path):
     """``torchrun --nproc_per_node=2 -m companion.train_gpt`` = ``python -m companion.train_gpt``."""
     args = ["-m", "companion.train_gpt", "--profile", "ci", "--steps", "4", "--no-progress"]
@@ -246,3 +286,29 @@ def test_shard_cuts_every_tensor_of_a_nested_batch():
         distributed.shard((torch.zeros(4), torch.zeros(3)), 0, 2)
     with pytest.raises(TypeError, match="found str"):
         distributed.shard(("text", torch.zeros(4)), 0, 2)
+
+
+def test_fsdp_refuses_to_resume(tmp_path):
+    with pytest.raises(ValueError, match="does not read checkpoints into sharded models"):
+        train(_tiny(), lm_loss, BATCHES, _quick(parallel="fsdp"), resume_from=tmp_path / "x")
+
+
+def test_checkpointed_layers_come_back_after_an_error():
+    model = _tiny()
+
+    def failing(m, batch):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        train(model, failing, BATCHES, _quick(activation_checkpointing=True))
+    assert all("forward" not in layer.__dict__ for layer in model.body.layers)
+
+
+def test_init_refuses_more_ranks_than_gpus(monkeypatch):
+    for name, value in (("WORLD_SIZE", "2"), ("RANK", "1"), ("LOCAL_RANK", "1"),
+                        ("MASTER_ADDR", "localhost"), ("MASTER_PORT", "29500")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(RuntimeError, match=r"LOCAL_RANK=1 but this machine has 1 GPU"):
+        distributed.init()
