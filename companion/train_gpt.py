@@ -8,6 +8,10 @@ Two processes on one machine (``gloo`` on the CPU, ``nccl`` with one GPU per pro
 
     torchrun --nproc_per_node=2 -m companion.train_gpt --profile ci --steps 50
 
+On the CPU, give each rank its share of the cores in both thread settings torch reads, e.g.
+``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1`` for two ranks on two cores: more threads than cores make
+the ranks wait for each other in every all-reduce (15 times slower, measured on 2 cores).
+
 Several machines: run the same command on each, with ``--nnodes``, a shared rendezvous endpoint
 and a shared folder for checkpoints::
 

@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
         "phi",
         "probes",
         "distributed",
+        "memory",
     ),  # leaves
     ("data",),  # batches, corpora and generated tasks (may use masks and tokenizers)
     ("metrics",),  # BLEU, chrF and ROUGE on strings (chapter 42)

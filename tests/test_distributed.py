@@ -38,7 +38,9 @@ GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-7
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "MASTER_ADDR")}
-    return dict(env, OMP_NUM_THREADS="1")
+    return dict(
+        env, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"
+    )  # both: 2 ranks x 2 MKL threads crawl
 
 
 def _launch(out: Path, scenarios: list[str], ranks: int) -> subprocess.CompletedProcess:

@@ -5,7 +5,9 @@ CPU, so a typo in that row (a width the heads do not divide, a warm-up longer th
 here and not on a learner's Colab GPU.
 
 The same holds for the grokking run of chapters 51, 70 and 72, whose `gpu` configuration is
-companion.grokking's GROKKING_CONFIGS["gpu"]: it takes two full-batch steps on the CPU."""
+companion.grokking's GROKKING_CONFIGS["gpu"]: it takes two full-batch steps on the CPU; and for
+chapter 35's gpu-only run, `python -m companion.train_gpt --profile gpu --peak-tflops P`, which
+takes two steps here. (Chapter 35's CUDA memory cell calls torch.cuda only: no CPU stand-in.)"""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from companion import GPT, GPTConfig, TokenBatches, TrainConfig, lm_loss, train
 from companion.grokking import GROKKING_CONFIGS, train_grokking
 from companion.recipes import CHAR_GPT_SIZES
+from companion.train_gpt import main as train_gpt
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "31_train_gpt.ipynb"
 VOCAB = 65  # Tiny Shakespeare's characters
@@ -94,3 +97,22 @@ def test_the_grokking_gpu_configuration_takes_two_steps_on_the_cpu():
     assert all(math.isfinite(v) for v in h.train_loss + h.test_loss)
     assert abs(h.train_loss[0] - math.log(config.p)) < 1.0  # starts near the uniform loss
     assert run.embedding.shape == (config.p, config.d_model)
+
+
+def test_the_scaling_out_gpu_run_takes_two_steps_on_the_cpu(capsys):
+    args = [
+        "--profile",
+        "gpu",
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--eval-batches",
+        "1",
+        "--eval-every",
+        "2",
+    ]
+    train_gpt([*args, "--no-progress", "--peak-tflops", "989"])
+    out = capsys.readouterr().out
+    assert "1 rank(s) on cpu: 10,770,816 parameters, 2 steps of 2 windows" in out
+    assert "MFU" in out and "of 1 x 989 TFLOP/s" in out
