@@ -186,7 +186,8 @@ def gather(value: Tensor) -> list[Tensor]:
 def full_state_dict(model: nn.Module) -> dict[str, Tensor]:
     """``model``'s whole ``state_dict`` on the CPU, gathered from every rank if FSDP sharded it.
 
-    In a distributed run every rank must call it (each holds a shard to contribute).
+    In a distributed run every rank must call it (each holds a shard to contribute), and only
+    rank 0 receives the weights: the other ranks get an empty dict.
     """
     if not is_initialized():
         return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -57,6 +57,7 @@ __all__ = [
 # figures the datasheets also print are twice these. Matched against the device's name in this
 # order, the first pattern that matches wins (an L40S is not an L4; an H100 PCIe is not an SXM).
 PEAK_TFLOPS = {
+    r"\bH200 NVL\b": 835.0,
     r"\bH200\b": 989.0,
     r"\bH100 PCIe\b": 756.0,
     r"\bH100 NVL\b": 835.0,

@@ -116,7 +116,8 @@ def _report(run, world: distributed.World, seconds: float, peak_tflops: float | 
     flops = tokens * run.model.flops_per_token()
     print(
         f"{world.size} rank(s) on {h.device}: {run.model.num_parameters():,} parameters, "
-        f"{h.steps[-1]} steps of {size['batch']} windows, {tokens:,} tokens in {seconds:.1f} s"
+        f"{h.steps[-1]} steps of {size['batch']} windows, {tokens:,} tokens in {seconds:.1f} s "
+        f"({h.elapsed_s:.1f} s training, {h.eval_s:.1f} s evaluating, the rest setting up)"
     )
     print(f"train loss {h.train_loss[-1]:.4f}, validation loss {h.eval_loss[-1]:.4f}")
     print(

@@ -3,7 +3,8 @@
     python tests/distributed_worker.py OUT SCENARIO [SCENARIO ...]
 
 Each scenario trains the same tiny GPT on the same synthetic token stream, without gradient
-clipping (clipping and AdamW's normalization would hide a gradient off by a constant factor),
+clipping (clipping rescales each step by its own factor, which would distort a gradient off by a
+constant factor; AdamW's normalization all but cancels one: the step-1 gradients are compared),
 and (on rank 0) writes ``OUT/<scenario>.safetensors`` (the final weights),
 ``OUT/<scenario>.grads.safetensors`` (the gradients that step 1 applies, gathered from every
 rank) and ``OUT/<scenario>.json`` (the history). Scenarios:

@@ -6,9 +6,10 @@ gradient clipping), started once per module: one process, then ``torchrun --stan
 
 Tolerances (float32): the gradients that step 1 applies agree to ``GRAD_RTOL = 1e-4`` relative
 (``GRAD_ATOL = 1e-7`` absolute) whether the batch is split over 1 or 2 ranks, 1 or 2 micro-steps,
-DDP or FSDP; after 12 AdamW steps at lr 3e-3 the parameters agree to ``PARAM_ATOL = 2e-5``
-absolute (the largest difference measured was 5.8e-6) and the losses to ``LOSS_ATOL = 1e-5``
-(measured: below 1e-6). A run resumed on the number of ranks that wrote the checkpoint equals
+DDP or FSDP; after 12 AdamW steps at lr 3e-3 the parameters agree to ``PARAM_ATOL = 2e-6``
+absolute (the largest difference measured was 1.2e-7), except the key projections' biases, whose
+true gradient is zero and which random-walk on rounding noise (chapter 35 shows why), and the
+losses to ``LOSS_ATOL = 1e-5`` (measured: below 1e-6). A run resumed on the number of ranks that wrote the checkpoint equals
 the uninterrupted run bit for bit.
 """
 
@@ -32,7 +33,7 @@ from companion.models import GPT, GPTConfig
 from companion.train import TrainConfig, lm_loss, train
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
-PARAM_ATOL, LOSS_ATOL = 2e-5, 1e-5
+PARAM_ATOL, LOSS_ATOL = 2e-6, 1e-5
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-7
 
 
@@ -80,10 +81,12 @@ def runs(tmp_path_factory) -> Path:
     return root
 
 
-def _max_difference(a: Path, b: Path) -> float:
+def _max_difference(a: Path, b: Path, skip: str | None = None) -> float:
+    """The largest |difference| between the tensors of two safetensors files, except those whose
+    name contains ``skip``."""
     wa, wb = load_file(a), load_file(b)
     assert wa.keys() == wb.keys()
-    return max((wa[k] - wb[k]).abs().max().item() for k in wa)
+    return max((wa[k] - wb[k]).abs().max().item() for k in wa if skip is None or skip not in k)
 
 
 def _history(path: Path) -> dict:
@@ -106,7 +109,7 @@ def _history(path: Path) -> dict:
 def test_runs_equal_one_process_with_the_whole_batch(runs, other):
     reference = runs / "1" / "plain"
     difference = _max_difference(
-        reference.with_suffix(".safetensors"), runs / f"{other}.safetensors"
+        reference.with_suffix(".safetensors"), runs / f"{other}.safetensors", skip="k_proj.bias"
     )
     print(f"{other}: largest parameter difference {difference:.2e}")
     assert difference <= PARAM_ATOL
@@ -144,8 +147,8 @@ def test_a_resumed_two_rank_run_equals_an_uninterrupted_one_bit_for_bit(runs):
 @pytest.mark.parametrize("other", ["1/accum", "2/plain", "2/accum", "2/fsdp"])
 def test_the_first_step_applies_the_whole_batchs_mean_gradient(runs, other):
     """The step-1 gradients themselves (no clipping in these runs): a factor off (a loss not
-    divided by the micro-steps, ranks' gradients summed instead of averaged) fails here even
-    where AdamW's normalization would hide it in the parameters."""
+    divided by the micro-steps, ranks' gradients summed instead of averaged) fails here at once,
+    while AdamW's normalization would all but cancel it in the parameters."""
     reference = load_file(runs / "1" / "plain.grads.safetensors")
     got = load_file(runs / f"{other}.grads.safetensors")
     assert got.keys() == reference.keys()
@@ -211,7 +214,10 @@ def test_torchrun_recipe_trains_chapter_31s_gpt_as_one_process_does(tmp_path):
     assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
     assert "1 rank(s) on cpu" in one.stdout and "2 rank(s) on cpu" in two.stdout
     assert two.stdout.count("validation loss") == 1  # rank 0 alone prints
-    assert _max_difference(tmp_path / "one.safetensors", tmp_path / "two.safetensors") <= PARAM_ATOL
+    difference = _max_difference(
+        tmp_path / "one.safetensors", tmp_path / "two.safetensors", "k_proj.bias"
+    )
+    assert difference <= PARAM_ATOL
 
 
 # --------------------------------------------------------------------------- in one process
