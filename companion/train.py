@@ -555,8 +555,9 @@ def _train(
             loss = evaluate(engine, loss_fn, eval_batches, config.eval_batches, config.seed)
         state.history.eval_steps.append(state.step)
         state.history.eval_loss.append(loss)
-        evaluating += time.perf_counter() - began
-        state.history.eval_s += time.perf_counter() - began
+        spent = time.perf_counter() - began
+        evaluating += spent
+        state.history.eval_s += spent
 
     engine.train()
     start, elapsed_before = time.perf_counter(), state.history.elapsed_s
