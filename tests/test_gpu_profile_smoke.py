@@ -7,7 +7,10 @@ here and not on a learner's Colab GPU.
 The same holds for the grokking run of chapters 51, 70 and 72, whose `gpu` configuration is
 companion.grokking's GROKKING_CONFIGS["gpu"]: it takes two full-batch steps on the CPU; and for
 chapter 35's gpu-only run, `python -m companion.train_gpt --profile gpu --peak-tflops P`, which
-takes two steps here. (Chapter 35's CUDA memory cell calls torch.cuda only: no CPU stand-in.)"""
+takes two steps here. (Chapter 35's CUDA memory cell calls torch.cuda only: no CPU stand-in.)
+
+Chapter 61's `gpu` profile trains one model per task and position scheme: each is built from the
+notebook's own SIZE cell and takes two steps of the gpu batch on the CPU."""
 
 from __future__ import annotations
 
@@ -19,11 +22,15 @@ import pytest
 import torch
 
 from companion import GPT, GPTConfig, TokenBatches, TrainConfig, lm_loss, train
+from companion.data.length_tasks import TASKS, LengthTask
 from companion.grokking import GROKKING_CONFIGS, train_grokking
+from companion.length import exact_match_by_length, train_length_model
 from companion.recipes import CHAR_GPT_SIZES
+from companion.runtime import PROFILES
 from companion.train_gpt import main as train_gpt
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "31_train_gpt.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK = NOTEBOOKS / "31_train_gpt.ipynb"
 VOCAB = 65  # Tiny Shakespeare's characters
 
 
@@ -116,3 +123,42 @@ def test_the_scaling_out_gpu_run_takes_two_steps_on_the_cpu(capsys):
     out = capsys.readouterr().out
     assert "1 rank(s) on cpu: 10,770,816 parameters, 2 steps of 2 windows" in out
     assert "MFU" in out and "of 1 x 989 TFLOP/s" in out
+
+
+def length_size_cell(profile: str) -> dict:
+    """Run chapter 61's SIZE cell under ``profile``: it defines SIZE, SCHEMES and run_task."""
+    cells = json.loads((NOTEBOOKS / "61_length_generalization.ipynb").read_text(encoding="utf-8"))
+    (src,) = [
+        "".join(c["source"]) for c in cells["cells"] if "SIZE = p.pick(" in "".join(c["source"])
+    ]
+    namespace = {
+        "p": PROFILES[profile],
+        "TASKS": TASKS,
+        "LengthTask": LengthTask,
+        "train_length_model": train_length_model,
+        "exact_match_by_length": exact_match_by_length,
+        "dev": torch.device("cpu"),
+    }
+    exec(compile(src, "61_length_generalization.ipynb: SIZE cell", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_the_length_generalization_gpu_models_take_two_steps_on_the_cpu(task):
+    cell = length_size_cell("gpu")
+    size = cell["SIZE"]
+    assert set(size["steps"]) == set(TASKS) and size["lengths"][-1] == cell["TEST_MAX"]
+    for scheme in cell["SCHEMES"]:
+        run = train_length_model(
+            LengthTask(task),
+            scheme,
+            train_max=cell["TRAIN_MAX"],
+            test_max=cell["TEST_MAX"],
+            d_model=size["d_model"],
+            n_layers=size["n_layers"],
+            steps=2,
+            batch_size=size["batch"],
+        )
+        assert run.model.config.n_layers == size["n_layers"], scheme
+        assert all(math.isfinite(v) for v in run.history.train_loss), scheme
+        assert exact_match_by_length(run, [cell["TEST_MAX"]], per_length=2).keys() == {40}
