@@ -34,15 +34,18 @@ NOTEBOOK = NOTEBOOKS / "31_train_gpt.ipynb"
 VOCAB = 65  # Tiny Shakespeare's characters
 
 
-def sizes_cell() -> dict:
-    """Run the notebook's SIZES cell (it defines SIZES, build and the profile constants)."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    (src,) = [
-        "".join(c["source"]) for c in cells if "SIZES = CHAR_GPT_SIZES" in "".join(c["source"])
-    ]
-    namespace = {"GPT": GPT, "GPTConfig": GPTConfig, "V": VOCAB, "CHAR_GPT_SIZES": CHAR_GPT_SIZES}
-    exec(compile(src, f"{NOTEBOOK.name}: SIZES cell", "exec"), namespace)
+def run_cell(notebook: str, marker: str, namespace: dict) -> dict:
+    """Run the one code cell of ``notebooks/<notebook>`` that contains ``marker`` in ``namespace``."""
+    cells = json.loads((NOTEBOOKS / notebook).read_text(encoding="utf-8"))["cells"]
+    (src,) = ["".join(c["source"]) for c in cells if marker in "".join(c["source"])]
+    exec(compile(src, f"{notebook}: the cell with {marker!r}", "exec"), namespace)
     return namespace
+
+
+def sizes_cell() -> dict:
+    """Run chapter 31's SIZES cell (it defines SIZES, build and the profile constants)."""
+    namespace = {"GPT": GPT, "GPTConfig": GPTConfig, "V": VOCAB, "CHAR_GPT_SIZES": CHAR_GPT_SIZES}
+    return run_cell(NOTEBOOK.name, "SIZES = CHAR_GPT_SIZES", namespace)
 
 
 CELL = sizes_cell()
@@ -127,10 +130,6 @@ def test_the_scaling_out_gpu_run_takes_two_steps_on_the_cpu(capsys):
 
 def length_size_cell(profile: str) -> dict:
     """Run chapter 61's SIZE cell under ``profile``: it defines SIZE, SCHEMES and run_task."""
-    cells = json.loads((NOTEBOOKS / "61_length_generalization.ipynb").read_text(encoding="utf-8"))
-    (src,) = [
-        "".join(c["source"]) for c in cells["cells"] if "SIZE = p.pick(" in "".join(c["source"])
-    ]
     namespace = {
         "p": PROFILES[profile],
         "TASKS": TASKS,
@@ -139,8 +138,7 @@ def length_size_cell(profile: str) -> dict:
         "exact_match_by_length": exact_match_by_length,
         "dev": torch.device("cpu"),
     }
-    exec(compile(src, "61_length_generalization.ipynb: SIZE cell", "exec"), namespace)
-    return namespace
+    return run_cell("61_length_generalization.ipynb", "SIZE = p.pick(", namespace)
 
 
 @pytest.mark.parametrize("task", TASKS)
